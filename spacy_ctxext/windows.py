@@ -1,0 +1,110 @@
+"""Context windows in wordpiece space, and their packing into batches.
+
+A window reads ``[start, end)`` and predicts only its core ``[core_start, core_end)``.
+The cores partition the document, so every wordpiece (and every token) is predicted
+by exactly one window, always from one with context on both sides where the document
+has any: there is nothing to average.
+"""
+
+from dataclasses import dataclass
+from typing import List
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The windows of one document as wordpiece offsets, one row per window."""
+
+    start: np.ndarray
+    end: np.ndarray
+    core_start: np.ndarray
+    core_end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.end - self.start
+
+    def locate(self, pieces: np.ndarray) -> np.ndarray:
+        """The window whose core holds each wordpiece offset."""
+        return np.searchsorted(self.core_start, pieces, side="right") - 1
+
+
+def check_window_sizes(window: int, context: int) -> None:
+    if window < 1:
+        raise ValueError(f"window must hold at least one wordpiece, got window={window}.")
+    if context < 0 or window - 2 * context < 1:
+        raise ValueError(
+            f"context={context} leaves no room to predict in a window of {window} wordpieces: "
+            "each side's context must be smaller than half the window. Lower `context` or "
+            "raise `window` (with `max_position_embeddings` if the encoder needs more positions)."
+        )
+
+
+def plan_windows(
+    n_pieces: int,
+    token_starts: np.ndarray,
+    sentence_starts: np.ndarray,
+    *,
+    window: int,
+    context: int,
+) -> Windows:
+    """Cut ``n_pieces`` wordpieces into windows of at most ``window`` pieces.
+
+    Cores hold at most ``window - 2 * context`` pieces and are cut at a sentence start
+    when one falls in the second half of the core budget, else at a token start, else
+    (a single token longer than a core) inside the token: nothing is ever truncated.
+    Each window then takes as much context as fits, balanced around its core.
+    """
+    check_window_sizes(window, context)
+    core_starts = _cut_cores(n_pieces, window - 2 * context, token_starts, sentence_starts)
+    core_ends = np.append(core_starts[1:], n_pieces).astype(np.int64)
+    spare = window - (core_ends - core_starts)
+    left = np.minimum(core_starts, spare // 2)
+    right = np.minimum(n_pieces - core_ends, spare - left)
+    left = np.minimum(core_starts, spare - right)
+    return Windows(core_starts - left, core_ends + right, core_starts, core_ends)
+
+
+def _cut_cores(n_pieces, budget, token_starts, sentence_starts) -> np.ndarray:
+    starts: List[int] = []
+    start = 0
+    while start < n_pieces:
+        starts.append(start)
+        limit = start + budget
+        if limit >= n_pieces:
+            break
+        cut = _last_between(sentence_starts, start + budget // 2, limit)
+        if cut is None:
+            cut = _last_between(token_starts, start, limit)
+        start = limit if cut is None else cut
+    return np.asarray(starts, dtype=np.int64)
+
+
+def _last_between(cuts: np.ndarray, low: int, high: int):
+    """The largest cut in ``(low, high]``, or None."""
+    i = int(np.searchsorted(cuts, high, side="right")) - 1
+    if i >= 0 and cuts[i] > low:
+        return int(cuts[i])
+    return None
+
+
+def pack_by_budget(lengths: np.ndarray, budget: int) -> List[np.ndarray]:
+    """Group window indices into batches of at most ``budget`` padded wordpieces.
+
+    Windows are sorted by length so that each batch pads little; a window longer than
+    the budget gets a batch of its own rather than being refused.
+    """
+    order = np.argsort(lengths, kind="stable")
+    batches: List[np.ndarray] = []
+    first = 0
+    for i in range(1, len(order) + 1):
+        # Sorted ascending, so the padded size of order[first:i] is its last length.
+        if i < len(order) and (i + 1 - first) * lengths[order[i]] <= budget:
+            continue
+        batches.append(order[first:i])
+        first = i
+    return batches

@@ -1,0 +1,155 @@
+"""spacy_ctxext.annotate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
+
+import json
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import DocBin, SpanGroup
+
+from spacy_ctxext.annotate import annotate, doc_entities, main, read_input
+
+PATTERNS = [
+    {"label": "PER", "pattern": "John Smith"},
+    {"label": "LOC", "pattern": "New York"},
+    {"label": "LOC", "pattern": "Paris"},
+]
+
+
+@Language.component("test_ctx_scores")
+def copy_ents_with_scores(doc):
+    """Stand-in for ctx_ner's span group: confidence 1 / entity length."""
+    ents = list(doc.ents)
+    doc.spans["ctx_ner"] = SpanGroup(
+        doc, name="ctx_ner", spans=ents, attrs={"scores": [1.0 / len(e) for e in ents]}
+    )
+    return doc
+
+
+def save_model(path, scores=False):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
+    if scores:
+        nlp.add_pipe("test_ctx_scores")
+    nlp.to_disk(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("annotate")
+    return save_model(folder / "plain"), save_model(folder / "scores", scores=True)
+
+
+def write_jsonl(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+@pytest.fixture
+def jsonl(tmp_path):
+    return write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            json.dumps({"text": "John Smith flew to Paris.", "id": "a"}),
+            "",
+            json.dumps({"text": "Nothing here."}),
+            json.dumps({"text": "New York, New York!", "id": 7}),
+        ],
+    )
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf8").splitlines()]
+
+
+def test_jsonl_with_confidence(models, jsonl, tmp_path):
+    out = tmp_path / "out"
+    counts = annotate(models[1], jsonl, out, batch_size=2)
+    assert counts["docs"] == 3 and counts["entities"] == 4 and counts["seconds"] >= 0
+    rows = read_jsonl(out / "entities.jsonl")
+    assert [row["id"] for row in rows] == ["a", 3, 7]  # default id: the line number
+    assert rows[0]["entities"] == [
+        {"text": "John Smith", "label": "PER", "start_char": 0, "end_char": 10, "confidence": 0.5},
+        {"text": "Paris", "label": "LOC", "start_char": 19, "end_char": 24, "confidence": 1.0},
+    ]
+    assert rows[1]["entities"] == []
+    assert [e["start_char"] for e in rows[2]["entities"]] == [0, 10]
+    docs = list(DocBin().from_disk(out / "annotations.spacy").get_docs(spacy.blank("en").vocab))
+    assert [doc.user_data["id"] for doc in docs] == ["a", 3, 7]
+    assert [e.text for e in docs[0].ents] == ["John Smith", "Paris"]
+    assert docs[0].spans["ctx_ner"].attrs["scores"] == [0.5, 1.0]
+    assert not (out / "entities.html").exists()
+
+
+def test_confidence_left_out(models, jsonl, tmp_path):
+    annotate(models[0], jsonl, tmp_path / "plain")  # no span group at all
+    annotate(models[1], jsonl, tmp_path / "other", spans_key="other")  # another key
+    for name in ("plain", "other"):
+        entities = read_jsonl(tmp_path / name / "entities.jsonl")[0]["entities"]
+        assert len(entities) == 2 and all("confidence" not in e for e in entities)
+
+
+def test_confidence_needs_same_spans():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
+    doc = copy_ents_with_scores(nlp("John Smith in Paris"))
+    assert [e["confidence"] for e in doc_entities(doc)] == [0.5, 1.0]
+    doc.spans["ctx_ner"] = SpanGroup(doc, spans=[doc.ents[0]], attrs={"scores": [0.3]})
+    assert all("confidence" not in e for e in doc_entities(doc))
+    doc.spans["ctx_ner"] = SpanGroup(doc, spans=list(doc.ents), attrs={"scores": [0.3]})
+    assert all("confidence" not in e for e in doc_entities(doc))
+
+
+def test_txt_folder_and_html(models, tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "b.txt").write_text("Paris is nice.", encoding="utf8")
+    (folder / "a.txt").write_text("John Smith lives in New York.", encoding="utf8")
+    (folder / "c.txt").write_text("Nothing.", encoding="utf8")
+    (folder / "notes.md").write_text("Paris", encoding="utf8")  # ignored
+    out = tmp_path / "out"
+    counts = annotate(models[0], folder, out, html=True, n_html=2)
+    assert (counts["docs"], counts["entities"]) == (3, 3)
+    rows = read_jsonl(out / "entities.jsonl")
+    assert [row["id"] for row in rows] == ["a.txt", "b.txt", "c.txt"]
+    assert [e["label"] for e in rows[0]["entities"]] == ["PER", "LOC"]
+    html = (out / "entities.html").read_text(encoding="utf8")
+    assert "<html" in html and "a.txt" in html and "b.txt" in html and "c.txt" not in html
+    docs = list(DocBin().from_disk(out / "annotations.spacy").get_docs(spacy.blank("en").vocab))
+    assert len(docs) == 3 and "title" not in docs[0].user_data
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (['{"text": "ok"}', '{"text": "broken"'], "line 2: invalid JSON"),
+        (['{"text": "ok"}', "", '{"id": 1}'], 'line 3: expected an object with a "text"'),
+        (['{"text": 5}'], "line 1: expected"),
+        (['["text"]'], "line 1: expected"),
+        (["", ""], "no documents"),
+    ],
+)
+def test_jsonl_errors(tmp_path, lines, message):
+    path = write_jsonl(tmp_path / "bad.jsonl", lines)
+    with pytest.raises(ValueError, match=message):
+        read_input(path)
+
+
+def test_bad_input_path(models, tmp_path):
+    (tmp_path / "x.csv").write_text("text\n", encoding="utf8")
+    with pytest.raises(ValueError, match="folder of .txt files or a .jsonl"):
+        annotate(models[0], tmp_path / "x.csv", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no documents"):
+        annotate(models[0], tmp_path / "empty", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # fails before writing anything
+
+
+def test_cli(models, jsonl, tmp_path, capsys):
+    out = tmp_path / "cli"
+    counts = main([models[1], str(jsonl), str(out), "--html", "--batch-size", "1"])
+    assert counts["docs"] == 3
+    assert "3 docs, 4 entities" in capsys.readouterr().out
+    for name in ("annotations.spacy", "entities.jsonl", "entities.html"):
+        assert (out / name).exists()

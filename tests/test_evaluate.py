@@ -1,0 +1,178 @@
+"""spacy_ctxext.evaluate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
+
+import json
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from spacy_ctxext.evaluate import (
+    evaluate_pipeline,
+    format_report,
+    iob2_tags,
+    main,
+    token_report,
+    unannotated_copy,
+)
+
+PATTERNS = [
+    {"label": "PER", "pattern": "John Smith"},
+    {"label": "LOC", "pattern": "New York"},
+    {"label": "LOC", "pattern": "Paris"},
+    {"label": "ORG", "pattern": "Reuters"},  # not annotated in the gold: one false positive
+]
+# Gold: 6 entities (PER 3, LOC 3). The ruler finds 5: John Smith, New York x2, Paris and a
+# false positive Reuters/ORG; it misses Mary Jones and Peter Brown (no pattern).
+# Entity level: tp 4, pred 5, gold 6 -> P 4/5, R 4/6, F 8/11.
+GOLD = [
+    ("John Smith lives in New York .", ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"]),
+    ("Mary Jones told Reuters in Paris .", ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"]),
+    ("Peter Brown flew to New York .", ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"]),
+]
+
+
+def make_ruler_nlp():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
+    return nlp
+
+
+def write_gold(nlp, path, gold=GOLD):
+    db = DocBin()
+    for text, tags in gold:
+        words = text.split()
+        db.add(Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], ents=tags))
+    db.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_and_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    nlp = make_ruler_nlp()
+    nlp.to_disk(folder / "model")
+    return str(folder / "model"), str(write_gold(nlp, folder / "gold.spacy"))
+
+
+@pytest.fixture(scope="module")
+def result(model_and_data):
+    return evaluate_pipeline(*model_and_data, batch_size=2)
+
+
+def test_spacy_scores(result):
+    spacy_scores = result["spacy"]
+    assert spacy_scores["ents_p"] == pytest.approx(4 / 5)
+    assert spacy_scores["ents_r"] == pytest.approx(4 / 6)
+    assert spacy_scores["ents_f"] == pytest.approx(8 / 11)
+    per_type = spacy_scores["ents_per_type"]
+    assert per_type["PER"] == pytest.approx({"p": 1.0, "r": 1 / 3, "f": 0.5})
+    assert per_type["LOC"] == pytest.approx({"p": 1.0, "r": 1.0, "f": 1.0})
+    assert per_type["ORG"] == pytest.approx({"p": 0.0, "r": 0.0, "f": 0.0})
+
+
+def test_counts_and_json(result):
+    assert result["docs"] == 3
+    assert result["tokens"] == 21
+    assert result["words_per_second"] > 0
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_seqeval_entity_report(result):
+    entity = result["seqeval"]["entity"]
+    assert set(entity) == {"LOC", "ORG", "PER", "micro avg", "macro avg", "weighted avg"}
+    assert entity["PER"] == pytest.approx(
+        {"precision": 1.0, "recall": 1 / 3, "f1-score": 0.5, "support": 3}
+    )
+    assert entity["LOC"] == pytest.approx(
+        {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 3}
+    )
+    assert entity["ORG"] == pytest.approx(
+        {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0}
+    )
+    assert entity["micro avg"] == pytest.approx(
+        {"precision": 0.8, "recall": 2 / 3, "f1-score": 8 / 11, "support": 6}
+    )
+    assert entity["macro avg"]["f1-score"] == pytest.approx(0.5)
+    assert isinstance(entity["PER"]["support"], int)
+    assert "micro avg     0.8000    0.6667    0.7273         6" in result["seqeval"]["entity_text"]
+
+
+def test_token_report(result):
+    # PER: 6 gold tokens, 2 predicted, 2 correct; LOC 5/5/5; ORG 0 gold, 1 predicted.
+    token = result["seqeval"]["token"]
+    assert list(token) == ["LOC", "ORG", "PER", "micro avg", "macro avg", "weighted avg"]
+    assert token["PER"] == pytest.approx(
+        {"precision": 1.0, "recall": 1 / 3, "f1-score": 0.5, "support": 6}
+    )
+    assert token["LOC"] == pytest.approx(
+        {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 5}
+    )
+    assert token["ORG"] == pytest.approx(
+        {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0}
+    )
+    assert token["micro avg"] == pytest.approx(
+        {"precision": 7 / 8, "recall": 7 / 11, "f1-score": 14 / 19, "support": 11}
+    )
+    assert token["macro avg"] == pytest.approx(
+        {"precision": 2 / 3, "recall": 4 / 9, "f1-score": 0.5, "support": 11}
+    )
+    assert token["weighted avg"] == pytest.approx(
+        {"precision": 1.0, "recall": 7 / 11, "f1-score": 8 / 11, "support": 11}
+    )
+    text = result["seqeval"]["token_text"]
+    assert "         PER     1.0000    0.3333    0.5000         6" in text
+    assert "   micro avg     0.8750    0.6364    0.7368        11" in text
+
+
+def test_iob2_and_copy():
+    nlp = spacy.blank("en")
+    gold = Doc(
+        nlp.vocab,
+        words=["New York", "is", "big", ".", "Yes"],  # not how the tokenizer would split it
+        spaces=[True, True, False, True, False],
+        sent_starts=[True, False, False, False, True],
+        ents=["B-LOC", "O", "O", "O", "B-LOC"],
+    )
+    copy = unannotated_copy(nlp, gold)
+    assert [t.text for t in copy] == [t.text for t in gold]
+    assert copy.text == gold.text
+    assert [s.start for s in copy.sents] == [0, 4]
+    assert copy.ents == ()
+    assert iob2_tags(gold) == ["B-LOC", "O", "O", "O", "B-LOC"]
+    adjacent = Doc(nlp.vocab, words=["a", "b", "c"], ents=["B-PER", "B-PER", "I-PER"])
+    assert iob2_tags(adjacent) == ["B-PER", "B-PER", "I-PER"]
+
+
+def test_token_report_mismatch_and_format():
+    with pytest.raises(ValueError, match="length"):
+        token_report([["O", "B-X"]], [["O"]])
+    report = token_report([["B-X", "I-X", "O"]], [["B-X", "O", "O"]])
+    assert report["X"] == pytest.approx(
+        {"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 2}
+    )
+    lines = format_report(report).splitlines()
+    assert lines[0].split() == ["precision", "recall", "f1-score", "support"]
+
+
+def test_language_object_and_no_entities(tmp_path):
+    nlp = spacy.blank("en")  # no NER component at all: ents scored by the fallback
+    gold = write_gold(nlp, tmp_path / "empty.spacy", gold=[("a b c", ["O", "O", "O"])])
+    result = evaluate_pipeline(nlp, gold)
+    assert result["docs"] == 1
+    assert result["seqeval"]["entity"] == {}
+    assert result["seqeval"]["token"]["micro avg"]["support"] == 0
+    assert "ents_f" in result["spacy"]
+
+
+def test_cli(model_and_data, tmp_path, capsys):
+    output = tmp_path / "metrics" / "ruler.json"
+    returned = main([*model_and_data, "--output", str(output), "--batch-size", "4"])
+    printed = capsys.readouterr().out
+    assert "ALL" in printed and "micro avg" in printed and "token-level" in printed
+    saved = json.loads(output.read_text(encoding="utf8"))
+    assert saved["spacy"]["ents_f"] == pytest.approx(8 / 11)
+    assert saved == json.loads(json.dumps(returned))
+    text = output.with_suffix(".txt").read_text(encoding="utf8")
+    assert "seqeval entity-level" in text and "   PER " in text
+    with pytest.raises(SystemExit):
+        main([*model_and_data, "--output", str(tmp_path / "x.txt")])
