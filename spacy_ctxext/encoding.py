@@ -90,6 +90,10 @@ def _locate_tokens(pieces: List[DocPieces], plans: List[Windows], n_prefix: int)
     window_offset = 0
     for doc_pieces, plan in zip(pieces, plans):
         piece = doc_pieces.token_piece
+        if len(plan) == 0:
+            windows.append(np.full_like(piece, -1))
+            cols.append(np.full_like(piece, -1))
+            continue
         local = np.where(piece >= 0, plan.locate(np.maximum(piece, 0)), -1)
         col = np.where(piece >= 0, piece - plan.start[np.maximum(local, 0)] + n_prefix, -1)
         windows.append(np.where(local >= 0, local + window_offset, -1))

@@ -60,6 +60,9 @@ def plan_windows(
     Each window then takes as much context as fits, balanced around its core.
     """
     check_window_sizes(window, context)
+    if n_pieces == 0:
+        none = np.zeros(0, dtype=np.int64)
+        return Windows(none, none, none, none)
     core_starts = _cut_cores(n_pieces, window - 2 * context, token_starts, sentence_starts)
     core_ends = np.append(core_starts[1:], n_pieces).astype(np.int64)
     spare = window - (core_ends - core_starts)

@@ -59,15 +59,15 @@ def _align(doc: Doc, ids: List[int], offsets: List[tuple]) -> DocPieces:
     piece_ids = np.asarray(ids, dtype=np.int64)
     spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     piece_start, piece_end = spans[:, 0], spans[:, 1]
-    if len(doc) == 0:
+    if len(doc) == 0 or len(piece_ids) == 0:
         empty = np.zeros((0,), dtype=np.int64)
-        return DocPieces(piece_ids, empty, empty, empty)
+        return DocPieces(piece_ids, np.full(len(doc), -1, dtype=np.int64), empty, empty)
     attrs = doc.to_array([IDX, LENGTH, SENT_START]).astype(np.int64)
     token_start, token_end = attrs[:, 0], attrs[:, 0] + attrs[:, 1]
     # A token is represented by the piece covering its first character, or else by
     # the first piece that starts inside it; tokens with neither get no piece.
     piece = np.searchsorted(piece_end, token_start, side="right")
-    clipped = np.minimum(piece, max(len(piece_ids) - 1, 0))
+    clipped = np.minimum(piece, len(piece_ids) - 1)
     has_piece = (piece < len(piece_ids)) & (piece_start[clipped] < token_end)
     token_piece = np.where(has_piece, piece, -1)
     starts = np.searchsorted(piece_start, token_start, side="left")

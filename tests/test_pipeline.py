@@ -1,0 +1,185 @@
+"""ctx_ner as a spaCy component: spaCy's usual checks for a trainable pipe."""
+
+import numpy as np
+import pytest
+import spacy
+from spacy.training import Example
+
+from spacy_ctxext.decoding import bio_tag_names, transition_rules
+
+TRAIN_DATA = [
+    ("John Smith visited New York on Monday .", [(0, 10, "PER"), (19, 27, "LOC")]),
+    ("Reuters said the bank in London lost money .", [(0, 7, "ORG"), (25, 31, "LOC")]),
+    ("Mary told Peter about Paris .", [(0, 4, "PER"), (10, 15, "PER"), (22, 27, "LOC")]),
+]
+
+
+def make_nlp(encoder_path, **encoder_settings):
+    nlp = spacy.blank("en")
+    config = {"model": {"encoder": {"name": encoder_path, **encoder_settings}}}
+    nlp.add_pipe("ctx_ner", config=config)
+    return nlp
+
+
+def make_examples(nlp):
+    return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+
+
+def entities(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert):
+    """A ctx_ner overfit on three sentences (the test asserts it gets there)."""
+    nlp = make_nlp(tiny_bert)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 1e-3
+    for step in range(100):
+        nlp.update(examples, sgd=optimizer)
+        if all(entities(nlp(text)) == ents for text, ents in TRAIN_DATA):
+            break
+    return nlp, step
+
+
+def test_overfits_three_sentences(trained):
+    nlp, steps = trained
+    assert steps < 99
+    for text, ents in TRAIN_DATA:
+        assert entities(nlp(text)) == ents
+
+
+def test_labels_inferred_from_examples(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ctx_ner")
+    assert ner.labels == ("LOC", "ORG", "PER")
+    assert ner.label_data == ["LOC", "ORG", "PER"]
+    assert ner.model.get_dim("nO") == 7
+
+
+def test_confidences_in_span_group(trained):
+    nlp, _ = trained
+    doc = nlp(TRAIN_DATA[2][0])
+    group = doc.spans["ctx_ner"]
+    assert [(s.start, s.end, s.label_) for s in group] == [
+        (e.start, e.end, e.label_) for e in doc.ents
+    ]
+    scores = group.attrs["scores"]
+    assert len(scores) == len(doc.ents)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_save_load_same_predictions(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    texts = [t for t, _ in TRAIN_DATA] + ["New York and London said Mary Smith ."]
+    for text in texts:
+        a, b = nlp(text), loaded(text)
+        assert entities(a) == entities(b)
+        assert a.spans["ctx_ner"].attrs["scores"] == b.spans["ctx_ner"].attrs["scores"]
+
+
+def test_to_bytes_round_trip_is_bitwise(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ctx_ner")
+    docs = [nlp.make_doc(t) for t, _ in TRAIN_DATA]
+    before = ner.model.predict(docs)
+    clone = spacy.blank("en").from_config(nlp.config)
+    clone.from_bytes(nlp.to_bytes())
+    after = clone.get_pipe("ctx_ner").model.predict(docs)
+    for x, y in zip(before, after):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_weights_are_not_pickled(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    data = (tmp_path / "model" / "ctx_ner" / "model").read_bytes()
+    # torch.save writes a zip with a data.pkl; safetensors inside msgpack does not.
+    assert b"data.pkl" not in data
+    assert b"PK\x03\x04" not in data
+
+
+def test_pipe_equals_call(trained):
+    nlp, _ = trained
+    texts = [t for t, _ in TRAIN_DATA] * 3 + ["", "   ", "Mary ."]
+    one_by_one = [entities(nlp(t)) for t in texts]
+    for batch_size in (1, 4, 16):
+        assert [entities(d) for d in nlp.pipe(texts, batch_size=batch_size)] == one_by_one
+
+
+def test_empty_and_whitespace_docs(trained):
+    nlp, _ = trained
+    for text in ["", " ", "\n\n", " \t "]:
+        doc = nlp(text)
+        assert list(doc.ents) == []
+        assert all(t.ent_iob_ == "O" for t in doc)
+    assert list(nlp.pipe([])) == []
+
+
+def test_long_doc_every_token_tagged(trained):
+    nlp, _ = trained
+    words = ("Mary told Peter about Paris and the bank in London . " * 2000).split()
+    doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words[:20000]))
+    assert len(doc) == 20000
+    assert all(t.ent_iob_ in ("B", "I", "O") for t in doc)
+    iob = [t.ent_iob_ for t in doc]
+    assert "" not in iob
+    # The decoded sequence is valid BIO: every I continues an entity of its type.
+    for prev, tok in zip(doc[:-1], doc[1:]):
+        if tok.ent_iob_ == "I":
+            assert prev.ent_type_ == tok.ent_type_ and prev.ent_iob_ in ("B", "I")
+
+
+def test_keep_existing_entities(tiny_bert, trained):
+    nlp, _ = trained
+    nlp.get_pipe("ctx_ner").cfg["overwrite"] = False
+    try:
+        doc = nlp.make_doc("John Smith visited New York on Monday .")
+        doc.set_ents([spacy.tokens.Span(doc, 0, 2, label="ORG")])
+        doc = nlp.get_pipe("ctx_ner")(doc)
+        assert (doc.ents[0].text, doc.ents[0].label_) == ("John Smith", "ORG")
+        assert ("New York", "LOC") in [(e.text, e.label_) for e in doc.ents]
+    finally:
+        nlp.get_pipe("ctx_ner").cfg["overwrite"] = True
+
+
+def test_no_labels_is_a_clear_error(tiny_bert):
+    nlp = make_nlp(tiny_bert)
+    examples = [Example.from_dict(nlp.make_doc("no entities here"), {"entities": []})]
+    with pytest.raises(ValueError, match="No entity labels"):
+        nlp.initialize(lambda: examples)
+
+
+def test_labels_given_at_initialize(tiny_bert):
+    nlp = make_nlp(tiny_bert)
+    examples = make_examples(nlp)
+    nlp.config["initialize"]["components"]["ctx_ner"] = {"labels": ["PER", "LOC", "ORG", "MISC"]}
+    nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("ctx_ner").labels == ("PER", "LOC", "ORG", "MISC")
+
+
+def test_unseen_gold_label_names_it(tiny_bert):
+    nlp = make_nlp(tiny_bert)
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    odd = Example.from_dict(nlp.make_doc("Mary sang ."), {"entities": [(0, 4, "SINGER")]})
+    with pytest.raises(ValueError, match="SINGER"):
+        nlp.update([odd])
+
+
+def test_scores_with_ner_scorer(trained):
+    nlp, _ = trained
+    scores = nlp.evaluate(make_examples(nlp))
+    assert scores["ents_f"] == 1.0
+    assert set(scores["ents_per_type"]) == {"PER", "LOC", "ORG"}
+
+
+def test_tag_names_are_valid_for_decoder():
+    names = bio_tag_names(["LOC", "PER"])
+    allowed, start_allowed = transition_rules(names)
+    assert names == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert not start_allowed[names.index("I-LOC")]
+    assert not allowed[names.index("O"), names.index("I-PER")]
