@@ -259,12 +259,22 @@ def main(argv: Optional[List[str]] = None) -> None:
         prog="python -m spacy_ctxext.convert",
         description="Convert a CoNLL NER file (IOB1/IOB2, one doc per -DOCSTART-) to a DocBin.",
     )
-    parser.add_argument("input", type=Path, help="CoNLL file: token [columns...] NER-tag")
-    parser.add_argument("output", type=Path, help="output .spacy file")
+    parser.add_argument(
+        "input", type=Path, help="CoNLL file (token [columns...] NER-tag), or a folder of *.conll"
+    )
+    parser.add_argument("output", type=Path, help="output .spacy file, or folder for a folder")
     parser.add_argument("--lang", default="en", help="spaCy language code for the vocab")
     parser.add_argument("--scheme", default="auto", choices=SCHEMES, help="tagging scheme")
     args = parser.parse_args(argv)
-    convert(args.input, args.output, lang=args.lang, scheme=args.scheme)
+    if not args.input.is_dir():
+        convert(args.input, args.output, lang=args.lang, scheme=args.scheme)
+        return
+    sources = sorted(args.input.glob("*.conll"))
+    if not sources:
+        raise SystemExit(f"No *.conll files in {args.input}.")
+    for source in sources:
+        target = args.output / source.with_suffix(".spacy").name
+        convert(source, target, lang=args.lang, scheme=args.scheme)
 
 
 if __name__ == "__main__":

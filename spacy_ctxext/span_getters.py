@@ -43,7 +43,10 @@ def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List
     # Token i spans wordpieces [piece_start[i], piece_start[i + 1]). A window keeps the
     # tokens wholly inside it, and always those starting in its core: a token longer
     # than a window cannot be cut as a Span, so it comes whole rather than not at all.
-    piece_start = np.maximum.accumulate(np.where(pieces.token_piece >= 0, pieces.token_piece, 0))
+    # A token without pieces starts where the next token with pieces does, so that the
+    # token before it keeps all of its own pieces.
+    piece_start = np.where(pieces.token_piece >= 0, pieces.token_piece, len(pieces))
+    piece_start = np.minimum.accumulate(piece_start[::-1])[::-1]
     piece_end = np.append(piece_start[1:], len(pieces))
     first = np.minimum(
         np.searchsorted(piece_start, plan.start, side="left"),
