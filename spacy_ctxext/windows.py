@@ -98,16 +98,27 @@ def _last_between(cuts: np.ndarray, low: int, high: int):
 def pack_by_budget(lengths: np.ndarray, budget: int) -> List[np.ndarray]:
     """Group window indices into batches of at most ``budget`` padded wordpieces.
 
-    Windows are sorted by length so that each batch pads little; a window longer than
-    the budget gets a batch of its own rather than being refused.
+    Windows are sorted by length and cut into consecutive runs that minimise the
+    padded size plus a fixed cost per encoder call (``budget // 16`` wordpieces):
+    one batch of mixed lengths can pad more than it saves. A window longer than the
+    budget gets a batch of its own rather than being refused.
     """
     order = np.argsort(lengths, kind="stable")
+    ordered = lengths[order].astype(np.int64)
+    overhead = budget // 16
+    # best[j]: cheapest cost of the first j windows; cut[j]: where its last batch starts.
+    best = np.zeros(len(ordered) + 1, dtype=np.int64)
+    cut = np.zeros(len(ordered) + 1, dtype=np.int64)
+    for j in range(1, len(ordered) + 1):
+        longest = int(ordered[j - 1])
+        fit = max(1, budget // max(longest, 1))
+        starts = np.arange(max(0, j - fit), j)
+        costs = best[starts] + (j - starts) * longest + overhead
+        k = int(np.argmin(costs))
+        best[j], cut[j] = costs[k], starts[k]
     batches: List[np.ndarray] = []
-    first = 0
-    for i in range(1, len(order) + 1):
-        # Sorted ascending, so the padded size of order[first:i] is its last length.
-        if i < len(order) and (i + 1 - first) * lengths[order[i]] <= budget:
-            continue
-        batches.append(order[first:i])
-        first = i
-    return batches
+    j = len(ordered)
+    while j > 0:
+        batches.append(order[cut[j] : j])
+        j = int(cut[j])
+    return batches[::-1]

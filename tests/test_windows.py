@@ -267,6 +267,25 @@ def test_pack_by_budget_property(raw, budget):
         assert np.all(np.diff(lengths[batch]) >= 0)
     # And across batches.
     assert np.all(np.diff(lengths[flat]) >= 0)
-    # Greedy: a batch could not have taken the next window as well.
-    for a, b in zip(batches[:-1], batches[1:]):
-        assert (len(a) + 1) * int(lengths[b[0]]) > budget
+    # Never more padded wordpieces + per-call cost than one greedy fill would give.
+    assert _cost(batches, lengths, budget) <= _cost(_greedy(lengths, budget), lengths, budget)
+
+
+def _cost(batches, lengths, budget):
+    return sum(len(b) * int(lengths[b].max()) + budget // 16 for b in batches)
+
+
+def _greedy(lengths, budget):
+    order, batches, current = np.argsort(lengths, kind="stable"), [], []
+    for i in order:
+        if current and (len(current) + 1) * lengths[i] > budget:
+            batches.append(np.asarray(current))
+            current = []
+        current.append(i)
+    return batches + ([np.asarray(current)] if current else [])
+
+
+def test_pack_by_budget_splits_mixed_lengths():
+    lengths = np.asarray([500, 40, 60, 510, 50, 505], dtype=np.int64)
+    batches = pack_by_budget(lengths, 4096)
+    assert [sorted(b.tolist()) for b in batches] == [[1, 2, 4], [0, 3, 5]]
