@@ -1,0 +1,51 @@
+"""The throughput benchmark, end to end on the tiny random encoder (CPU, a few seconds)."""
+
+import json
+
+import pytest
+
+from spacy_ctxext.benchmark import main, synthetic_text
+
+
+def test_synthetic_text_is_deterministic_english_like():
+    text = synthetic_text(300, seed=3)
+    assert text == synthetic_text(300, seed=3) != synthetic_text(300, seed=4)
+    assert len(text.split()) == 300
+    assert "\n\n" in text and text.endswith(".") and text[0].isupper()
+
+
+def test_compare_three_paths(tiny_bert, tmp_path):
+    output = tmp_path / "benchmark.json"
+    argv = ["--encoder", tiny_bert, "--n-docs", "3", "--words", "300", "--batch-size", "2"]
+    result = main(argv + ["--threads", "1", "--output", str(output)])
+    assert json.loads(output.read_text()) == json.loads(json.dumps(result))
+    paths = result["paths"]
+    assert set(paths) == {"a", "b", "c"}
+    words = {run["words"] for run in paths.values()}
+    assert len(words) == 1 and words.pop() >= 3 * 300  # spaCy tokens: words + punctuation
+    for run in paths.values():
+        assert run["words_per_s"] > 0 and run["seconds"] > 0 and run["rss_peak_mb"] > 0
+        assert run["words_per_s"] == pytest.approx(run["words"] / run["seconds"])
+    wps = {key: run["words_per_s"] for key, run in paths.items()}
+    assert result["ratios"]["a/b"] == pytest.approx(wps["a"] / wps["b"])
+    assert result["ratios"]["a/c"] == pytest.approx(wps["a"] / wps["c"])
+    assert result["docs"] == 3 and result["settings"]["batch_size"] == 2
+    assert result["environment"]["torch_threads"] == 1
+
+
+def test_scaling_runs_each_size_in_a_fresh_process(tiny_bert, tmp_path):
+    output = tmp_path / "scaling.json"
+    argv = ["--encoder", tiny_bert, "--random-weights", "--scaling", "200", "--threads", "1"]
+    result = main(argv + ["--output", str(output)])
+    assert json.loads(output.read_text())["ratios"] == result["ratios"]
+    small, large = result["scaling"]["small"], result["scaling"]["large"]
+    assert 200 <= small["words"] < large["words"]
+    for run in (small, large):
+        assert run["seconds"] > 0 and run["rss_peak_mb"] >= run["rss_baseline_mb"] > 0
+        assert run["rss_growth_mb"] == pytest.approx(run["rss_peak_mb"] - run["rss_baseline_mb"])
+    ratios = result["ratios"]
+    assert ratios["words"] == pytest.approx(large["words"] / small["words"])
+    assert 8 < ratios["words"] < 12
+    assert ratios["seconds"] == pytest.approx(large["seconds"] / small["seconds"])
+    assert ratios["rss_peak_mb"] == pytest.approx(large["rss_peak_mb"] / small["rss_peak_mb"])
+    assert "rss_growth_mb" in ratios
