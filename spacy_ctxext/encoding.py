@@ -50,6 +50,7 @@ def plan_batch(
     window: int,
     context: int,
     batch_wordpieces: int,
+    isolate_sentences: bool = False,
 ) -> BatchPlan:
     """Tokenize the docs once, cut them into windows, and pack all windows by length."""
     prefix, suffix = specials
@@ -57,7 +58,12 @@ def plan_batch(
     pieces = tokenize_docs(backend, docs)
     plans = [
         plan_windows(
-            len(p), p.token_starts, p.sentence_starts, window=window - n_special, context=context
+            len(p),
+            p.token_starts,
+            p.sentence_starts,
+            window=window - n_special,
+            context=context,
+            isolate_sentences=isolate_sentences,
         )
         for p in pieces
     ]
@@ -131,16 +137,9 @@ def run_plan(net, plan: BatchPlan, *, use_head: bool, autocast_dtype=None) -> to
     device = net.empty.device
     parts, order = [], []
     for batch in plan.batches:
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            out = net(
-                torch.from_numpy(batch.input_ids).to(device),
-                torch.from_numpy(batch.attention_mask).to(device),
-                torch.from_numpy(batch.rows).to(device),
-                torch.from_numpy(batch.cols).to(device),
-                use_head,
-            )
-        parts.append(out.float())
-        order.append(batch.tokens)
+        out, tokens = _run_batch(net, batch, use_head, autocast_dtype)
+        parts.append(out)
+        order.append(tokens)
     if len(plan.empty_tokens):
         parts.append(net.empty_output(use_head).expand(len(plan.empty_tokens), -1))
         order.append(plan.empty_tokens)
@@ -150,3 +149,67 @@ def run_plan(net, plan: BatchPlan, *, use_head: bool, autocast_dtype=None) -> to
     inverse = np.empty(plan.n_tokens, dtype=np.int64)
     inverse[np.concatenate(order)] = np.arange(plan.n_tokens)
     return torch.cat(parts)[torch.from_numpy(inverse).to(device)]
+
+
+def _encode_batch(net, batch: EncoderBatch, use_head: bool, autocast_dtype) -> torch.Tensor:
+    device = net.empty.device
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        out = net(
+            torch.from_numpy(batch.input_ids).to(device),
+            torch.from_numpy(batch.attention_mask).to(device),
+            torch.from_numpy(batch.rows).to(device),
+            torch.from_numpy(batch.cols).to(device),
+            use_head,
+        )
+    return out.float()
+
+
+def _run_batch(net, batch: EncoderBatch, use_head: bool, autocast_dtype):
+    """One batch's outputs and their tokens; at inference, halve the batch on CUDA OOM.
+
+    Splitting only changes how many windows share an encoder call, not what a window
+    reads, so the outputs are those of the whole batch. In training the activations
+    of the batches already run are held for backprop: splitting would not free them.
+    """
+    try:
+        return _encode_batch(net, batch, use_head, autocast_dtype), batch.tokens
+    except torch.cuda.OutOfMemoryError as err:
+        reason = str(err).splitlines()[0] if str(err) else "out of memory"
+    # Outside the except block: the failed call's frames (and tensors) are released.
+    n_rows, width = batch.input_ids.shape
+    if torch.is_grad_enabled() or n_rows == 1:
+        raise torch.cuda.OutOfMemoryError(_oom_message(n_rows, width, reason))
+    if net.empty.device.type == "cuda":
+        torch.cuda.empty_cache()
+    halves = [_run_batch(net, half, use_head, autocast_dtype) for half in split_batch(batch)]
+    return torch.cat([out for out, _ in halves]), np.concatenate([t for _, t in halves])
+
+
+def _oom_message(n_rows: int, width: int, reason: str) -> str:
+    if torch.is_grad_enabled():
+        where = f"training on {n_rows} window(s) of {width} wordpieces"
+        advice = "lower `batch_wordpieces` (padded wordpieces per encoder call), the training "
+        advice += "batch size, or `window`"
+    else:
+        where = f"encoding a single window of {width} wordpieces (batches were already split)"
+        advice = "lower `window` (and `context`), or `batch_wordpieces` if other batches fill "
+        advice += "the device, or run on a device with more memory"
+    return f"CUDA ran out of memory {where}: {advice}. ({reason})"
+
+
+def split_batch(batch: EncoderBatch) -> Tuple[EncoderBatch, EncoderBatch]:
+    """The batch's windows (rows) in two halves, with their tokens and rows renumbered."""
+    middle = len(batch.input_ids) // 2
+    halves = []
+    for low, high in ((0, middle), (middle, len(batch.input_ids))):
+        keep = (batch.rows >= low) & (batch.rows < high)
+        halves.append(
+            EncoderBatch(
+                input_ids=batch.input_ids[low:high],
+                attention_mask=batch.attention_mask[low:high],
+                rows=batch.rows[keep] - low,
+                cols=batch.cols[keep],
+                tokens=batch.tokens[keep],
+            )
+        )
+    return halves[0], halves[1]

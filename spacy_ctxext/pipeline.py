@@ -1,5 +1,6 @@
 """The ``ctx_ner`` component: BIO token classification over context windows → doc.ents."""
 
+import warnings
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -30,6 +31,10 @@ mixed_precision = "bfloat16"
 )["model"]
 
 BILUO_TO_BIO = {"B": "B", "I": "I", "L": "I", "U": "B"}
+
+
+class UnalignedEntitiesWarning(UserWarning):
+    """Gold tokens of annotated examples without an entity tag; filterable on its own."""
 
 
 @Language.factory(
@@ -107,7 +112,7 @@ class CtxNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Iterable[str]] = None,
     ) -> None:
-        validate_get_examples(get_examples, "CtxNER.initialize")
+        doc_sample = self._sample_docs(get_examples)
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
         for label in labels:
@@ -120,8 +125,20 @@ class CtxNER(TrainablePipe):
             )
         # force: re-initializing with other labels resizes the head (no thinc params here).
         self.model.set_dim("nO", len(self.tag_names), force=True)
-        doc_sample = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
+
+    def _sample_docs(self, get_examples: Callable[[], Iterable[Example]]) -> List[Doc]:
+        """Up to 10 predicted docs; an empty corpus gets its own message (E930 reads as a
+        type error, and an empty generator would otherwise pass as 'no entity labels')."""
+        examples = get_examples() if callable(get_examples) else None
+        sample = list(islice(examples, 10)) if hasattr(examples, "__iter__") else None
+        if sample == []:
+            raise ValueError(
+                f"[{self.name}] The training corpus is empty: get_examples() gave no "
+                "examples. Check [paths.train] and [corpora.train] (a .spacy file with docs)."
+            )
+        validate_get_examples(get_examples, "CtxNER.initialize")
+        return [eg.x for eg in sample]
 
     def predict(self, docs: Iterable[Doc]) -> List[Tuple[np.ndarray, np.ndarray]]:
         """Decode each doc: (tag ids, tag probabilities) per token."""
@@ -131,6 +148,11 @@ class CtxNER(TrainablePipe):
         scores = self.model.predict(docs)
         logits = self.model.ops.to_numpy(self.model.ops.xp.concatenate(scores))
         log_probs = log_softmax(logits.astype(np.float32), axis=-1)
+        # Whitespace tokens are O in spaCy's gold (get_aligned_ner), so never start,
+        # end or fill an entity with them, whatever their (learned, empty) vector says.
+        space = np.concatenate([doc.to_array("IS_SPACE") for doc in docs]).astype(bool)
+        log_probs[space] = -np.inf
+        log_probs[space, 0] = 0.0
         per_doc = np.split(log_probs, np.cumsum([len(doc) for doc in docs])[:-1])
         tags = decode_batch(per_doc, self.tag_names)
         return [(t, np.exp(lp)) for t, lp in zip(tags, per_doc)]
@@ -145,7 +167,9 @@ class CtxNER(TrainablePipe):
                 keep = _outside_existing(doc, found)
                 spans = [s for s, k in zip(spans, keep) if k]
                 confidences = confidences[keep]
-                doc.set_ents(spans, default="unmodified")
+                # Every token was predicted: unannotated ones outside the kept spans are O.
+                outside = _unannotated_runs(doc, spans)
+                doc.set_ents(spans, outside=outside, default="unmodified")
             else:
                 doc.set_ents(spans, default="outside")
             key = self.cfg["spans_key"]
@@ -155,13 +179,38 @@ class CtxNER(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]):
         """Softmax cross-entropy over BIO tags; tokens without an aligned gold tag are skipped."""
+        examples = list(examples)
         truths = [self._bio_targets(eg) for eg in examples]
+        self._warn_unaligned(examples, truths)
         loss_func = SequenceCategoricalCrossentropy(
             names=self.tag_names, normalize=True, missing_value=None
         )
         probs = [self.model.ops.softmax(s) for s in scores]
         d_scores, loss = loss_func(probs, truths)
         return float(loss), d_scores
+
+    def _warn_unaligned(self, examples: List[Example], truths: List[List[Optional[str]]]):
+        """One warning per batch for gold tokens that have no tag in annotated examples.
+
+        Entity offsets off token boundaries (spaCy's W030 at ``Example.from_dict``) or
+        gold tokenization that does not map onto the predicted tokens leave such
+        tokens; they are left out of the loss, and the count says how much is lost.
+        """
+        annotated = [
+            (eg, t) for eg, t in zip(examples, truths) if eg.reference.has_annotation("ENT_IOB")
+        ]
+        counts = [sum(tag is None for tag in t) for _, t in annotated]
+        n_tokens, n_examples = sum(counts), sum(c > 0 for c in counts)
+        if n_tokens:
+            warnings.warn(
+                f"[{self.name}] {n_tokens} token(s) in {n_examples} of {len(examples)} "
+                "training examples have no gold entity tag: entity offsets that are not on "
+                "token boundaries, or gold tokens that do not align to the predicted ones. "
+                "They are left out of the loss. Check the offsets with "
+                "spacy.training.offsets_to_biluo_tags(nlp.make_doc(text), entities).",
+                UnalignedEntitiesWarning,
+                stacklevel=2,
+            )
 
     def _bio_targets(self, example: Example) -> List[Optional[str]]:
         targets: List[Optional[str]] = []
@@ -188,3 +237,12 @@ def _outside_existing(doc: Doc, found: List[Tuple[int, int, str]]) -> np.ndarray
     starts = np.asarray([s for s, _, _ in found], dtype=np.int64)
     ends = np.asarray([e for _, e, _ in found], dtype=np.int64)
     return taken[ends] - taken[starts] == 0
+
+
+def _unannotated_runs(doc: Doc, spans: List[Span]) -> List[Span]:
+    """Runs of tokens with no entity annotation (ENT_IOB 0) that no span covers."""
+    free = doc.to_array("ENT_IOB") == 0
+    for span in spans:
+        free[span.start : span.end] = False
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], free.astype(np.int8), [0]])))
+    return [doc[start:end] for start, end in zip(edges[::2], edges[1::2])]

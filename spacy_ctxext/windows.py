@@ -51,6 +51,7 @@ def plan_windows(
     *,
     window: int,
     context: int,
+    isolate_sentences: bool = False,
 ) -> Windows:
     """Cut ``n_pieces`` wordpieces into windows of at most ``window`` pieces.
 
@@ -58,12 +59,19 @@ def plan_windows(
     when one falls in the second half of the core budget, else at a token start, else
     (a single token longer than a core) inside the token: nothing is ever truncated.
     Each window then takes as much context as fits, balanced around its core.
+
+    isolate_sentences: every sentence is windowed on its own, without context (the
+        sentence-level baseline): cores never span a sentence start and read nothing else.
     """
     check_window_sizes(window, context)
     if n_pieces == 0:
         none = np.zeros(0, dtype=np.int64)
         return Windows(none, none, none, none)
-    core_starts = _cut_cores(n_pieces, window - 2 * context, token_starts, sentence_starts)
+    if isolate_sentences:
+        core_starts = _cut_sentences(n_pieces, window, token_starts, sentence_starts)
+        core_ends = np.append(core_starts[1:], n_pieces).astype(np.int64)
+        return Windows(core_starts, core_ends, core_starts, core_ends)
+    core_starts = _cut_cores(0, n_pieces, window - 2 * context, token_starts, sentence_starts)
     core_ends = np.append(core_starts[1:], n_pieces).astype(np.int64)
     spare = window - (core_ends - core_starts)
     left = np.minimum(core_starts, spare // 2)
@@ -72,13 +80,20 @@ def plan_windows(
     return Windows(core_starts - left, core_ends + right, core_starts, core_ends)
 
 
-def _cut_cores(n_pieces, budget, token_starts, sentence_starts) -> np.ndarray:
+def _cut_sentences(n_pieces, budget, token_starts, sentence_starts) -> np.ndarray:
+    bounds = np.unique(np.concatenate([[0], sentence_starts, [n_pieces]]))
+    no_cuts = np.zeros(0, dtype=np.int64)
+    parts = [_cut_cores(a, b, budget, token_starts, no_cuts) for a, b in zip(bounds, bounds[1:])]
+    return np.concatenate(parts + [no_cuts])
+
+
+def _cut_cores(start, stop, budget, token_starts, sentence_starts) -> np.ndarray:
+    """Core starts covering [start, stop)."""
     starts: List[int] = []
-    start = 0
-    while start < n_pieces:
+    while start < stop:
         starts.append(start)
         limit = start + budget
-        if limit >= n_pieces:
+        if limit >= stop:
             break
         cut = _last_between(sentence_starts, start + budget // 2, limit)
         if cut is None:

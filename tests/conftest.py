@@ -4,6 +4,8 @@ import string
 from pathlib import Path
 
 import pytest
+import spacy
+from spacy.training import Example
 
 WORDS = (
     "the a an of in on at to and or is was were be by for with from as that this it he she they "
@@ -54,3 +56,39 @@ def tiny_bert(tmp_path_factory) -> str:
 def tiny_bert_64(tmp_path_factory) -> str:
     """The same encoder with only 64 positions, for position-extension tests."""
     return str(save_tiny_bert(tmp_path_factory.mktemp("tiny_bert_64"), max_position_embeddings=64))
+
+
+TRAIN_DATA = [
+    ("John Smith visited New York on Monday .", [(0, 10, "PER"), (19, 27, "LOC")]),
+    ("Reuters said the bank in London lost money .", [(0, 7, "ORG"), (25, 31, "LOC")]),
+    ("Mary told Peter about Paris .", [(0, 4, "PER"), (10, 15, "PER"), (22, 27, "LOC")]),
+]
+
+
+def make_nlp(encoder_path, **encoder_settings):
+    nlp = spacy.blank("en")
+    config = {"model": {"encoder": {"name": encoder_path, **encoder_settings}}}
+    nlp.add_pipe("ctx_ner", config=config)
+    return nlp
+
+
+def make_examples(nlp):
+    return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+
+
+def entities(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_bert):
+    """A ctx_ner overfit on three sentences (the test asserts it gets there)."""
+    nlp = make_nlp(tiny_bert)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 1e-3
+    steps = 0
+    while steps < 100 and any(entities(nlp(text)) != ents for text, ents in TRAIN_DATA):
+        nlp.update(examples, sgd=optimizer)
+        steps += 1
+    return nlp, steps

@@ -3,44 +3,10 @@
 import numpy as np
 import pytest
 import spacy
+from conftest import TRAIN_DATA, entities, make_examples, make_nlp
 from spacy.training import Example
 
 from spacy_ctxext.decoding import bio_tag_names, transition_rules
-
-TRAIN_DATA = [
-    ("John Smith visited New York on Monday .", [(0, 10, "PER"), (19, 27, "LOC")]),
-    ("Reuters said the bank in London lost money .", [(0, 7, "ORG"), (25, 31, "LOC")]),
-    ("Mary told Peter about Paris .", [(0, 4, "PER"), (10, 15, "PER"), (22, 27, "LOC")]),
-]
-
-
-def make_nlp(encoder_path, **encoder_settings):
-    nlp = spacy.blank("en")
-    config = {"model": {"encoder": {"name": encoder_path, **encoder_settings}}}
-    nlp.add_pipe("ctx_ner", config=config)
-    return nlp
-
-
-def make_examples(nlp):
-    return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
-
-
-def entities(doc):
-    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_bert):
-    """A ctx_ner overfit on three sentences (the test asserts it gets there)."""
-    nlp = make_nlp(tiny_bert)
-    examples = make_examples(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 1e-3
-    steps = 0
-    while steps < 100 and any(entities(nlp(text)) != ents for text, ents in TRAIN_DATA):
-        nlp.update(examples, sgd=optimizer)
-        steps += 1
-    return nlp, steps
 
 
 def test_overfits_three_sentences(trained):
@@ -183,3 +149,20 @@ def test_tag_names_are_valid_for_decoder():
     assert names == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     assert not start_allowed[names.index("I-LOC")]
     assert not allowed[names.index("O"), names.index("I-PER")]
+
+
+def test_whitespace_tokens_are_never_entities(trained, monkeypatch):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ctx_ner")
+    b_per = ner.tag_names.index("B-PER")
+
+    def all_b_per(model, docs):
+        scores = [np.zeros((len(doc), len(ner.tag_names)), dtype="f") for doc in docs]
+        for array in scores:
+            array[:, b_per] = 10.0
+        return scores
+
+    monkeypatch.setattr(type(ner.model), "predict", all_b_per)
+    doc = nlp("Mary  met\n\nPeter .")
+    assert [t.ent_iob_ for t in doc if t.is_space] == ["O", "O"]
+    assert [e.text for e in doc.ents] == ["Mary", "met", "Peter", "."]

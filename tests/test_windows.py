@@ -289,3 +289,15 @@ def test_pack_by_budget_splits_mixed_lengths():
     lengths = np.asarray([500, 40, 60, 510, 50, 505], dtype=np.int64)
     batches = pack_by_budget(lengths, 4096)
     assert [sorted(b.tolist()) for b in batches] == [[1, 2, 4], [0, 3, 5]]
+
+
+def test_isolated_sentences_have_no_context_and_never_cross_a_sentence():
+    sentence_starts = np.asarray([0, 5, 30, 33], dtype=np.int64)
+    token_starts = np.arange(40, dtype=np.int64)
+    plan = plan_windows(
+        40, token_starts, sentence_starts, window=10, context=2, isolate_sentences=True
+    )
+    np.testing.assert_array_equal(plan.start, plan.core_start)
+    np.testing.assert_array_equal(plan.end, plan.core_end)
+    assert plan.core_start.tolist() == [0, 5, 15, 25, 30, 33]
+    assert plan.core_end.tolist() == [5, 15, 25, 30, 33, 40]
