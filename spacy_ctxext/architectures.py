@@ -1,5 +1,6 @@
 """Registered thinc architectures: the context-extended encoder and the token classifier."""
 
+import os
 from typing import List, Optional
 
 import torch
@@ -14,6 +15,17 @@ from .positions import check_position_settings, usable_positions
 from .windows import check_window_sizes
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _one_torch_thread_in_forked_child() -> None:
+    torch.set_num_threads(1)
+
+
+# A process forked after torch ran CPU ops on its OpenMP pool hangs at its first parallel
+# op (seen with spaCy's nlp.pipe(n_process=2), which forks on Linux). One thread per
+# forked worker avoids the inherited pool; the worker processes are the parallelism there.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
 
 
 @registry.architectures("spacy-ctxext.ContextExtendedTransformer.v1")

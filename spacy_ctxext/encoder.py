@@ -143,8 +143,9 @@ def deserialize_net(net: ContextNet, data: bytes, device) -> ContextNet:
     with tempfile.TemporaryDirectory() as tmp:
         _write_files(Path(tmp), msg["tokenizer_files"])
         (Path(tmp) / "config.json").write_text(msg["config"], encoding="utf8")
-        config = AutoConfig.from_pretrained(tmp)
-        tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
+        # Never custom code from a saved pipeline, and never a prompt asking to run it.
+        config = AutoConfig.from_pretrained(tmp, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True, trust_remote_code=False)
     encoder = _with_attention(AutoModel.from_config, config, msg["attn_implementation"], {})
     loaded = ContextNet(encoder, tokenizer)
     if msg["head_out"] is not None:
@@ -157,4 +158,9 @@ def _write_files(folder: Path, files: Dict[str, bytes]) -> None:
     for filename, content in files.items():
         if Path(filename).name != filename:
             raise ValueError(f"Refusing tokenizer file name {filename!r} with a path in it.")
+        if Path(filename).suffix == ".py":
+            raise ValueError(
+                f"Refusing {filename!r}: a saved ctx_ner never carries custom code, and "
+                "loading one does not run any. Re-save the pipeline from a trusted source."
+            )
         (folder / filename).write_bytes(content)
