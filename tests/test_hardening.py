@@ -83,16 +83,9 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_bert):
-    nlp = make_nlp(tiny_bert)
-    examples = make_examples(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 3e-3
-    for _ in range(40):
-        if all(entities(nlp(text)) == ents for text, ents in TRAIN_DATA):
-            break
-        nlp.update(examples, sgd=optimizer)
-    return nlp
+def trained(trained):
+    """The session's overfit ctx_ner from conftest, without its step count."""
+    return trained[0]
 
 
 @pytest.fixture(scope="module")
