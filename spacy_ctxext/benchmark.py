@@ -35,7 +35,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from . import pipeline  # noqa: F401  (registers ctx_ner)
-from .architectures import AUTOCAST_DTYPES, get_net, plan_docs
+from .architectures import autocast_dtype, get_net, plan_docs
 from .convert import read_conll
 from .encoder import resolve_encoder_name
 
@@ -100,10 +100,14 @@ def init_examples(nlp) -> List[Example]:
     return examples
 
 
-def build_ctx_ner(encoder: str, batch_wordpieces: int):
+def build_ctx_ner(encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = False):
     nlp = spacy.blank("en")
     nlp.max_length = 10**9  # long synthetic docs (--scaling) are the point here
-    encoder_config = {"name": encoder, "batch_wordpieces": batch_wordpieces}
+    encoder_config = {
+        "name": encoder,
+        "batch_wordpieces": batch_wordpieces,
+        "cpu_bfloat16": cpu_bfloat16,
+    }
     nlp.add_pipe("ctx_ner", config={"model": {"encoder": encoder_config}})
     examples = init_examples(nlp)
     nlp.initialize(lambda: examples)
@@ -153,7 +157,7 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     encoder = nlp.get_pipe("ctx_ner").model.layers[0]
     net = get_net(encoder).eval()
     device = net.empty.device
-    dtype = AUTOCAST_DTYPES.get(encoder.attrs["mixed_precision"])
+    dtype = autocast_dtype(encoder, device)
     docs = [nlp.make_doc(text) for text in texts]
     batches = []
     for i in range(0, len(docs), batch_size):
@@ -162,10 +166,9 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
             batches.append((torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask)))
     batches = [(ids.to(device), mask.to(device)) for ids, mask in batches]
     words = sum(len(doc) for doc in docs)
-    on_gpu = device.type == "cuda"
 
     def run(limit: Optional[int] = None) -> int:
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=on_gpu):
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             for ids, mask in batches[:limit]:
                 net.encoder(input_ids=ids, attention_mask=mask)
         return words
@@ -221,7 +224,7 @@ def environment(gpu_id: int) -> dict:
 
 def compare(args, encoder: str, gpu: bool) -> dict:
     texts = load_texts(args)
-    nlp_a = build_ctx_ner(encoder, args.batch_wordpieces)
+    nlp_a = build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
     paths = {"a": time_pipe(nlp_a, texts, args.batch_size, gpu)}
     nlp_b = build_spacy_transformers(resolve_encoder_name(encoder), gpu)
     paths["b"] = time_pipe(nlp_b, texts, args.batch_size, gpu)
@@ -235,7 +238,7 @@ def compare(args, encoder: str, gpu: bool) -> dict:
 
 def run_child(args, encoder: str, gpu: bool) -> dict:
     """One ctx_ner run on a single synthetic doc of args.child words (for --scaling)."""
-    nlp = build_ctx_ner(encoder, args.batch_wordpieces)
+    nlp = build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
     nlp(synthetic_text(200, args.seed + 1))  # warm-up
     text = synthetic_text(args.child, args.seed)
     baseline = rss_mb()
@@ -255,6 +258,7 @@ def scaling(args, encoder: str) -> dict:
             cmd += ["--encoder", encoder, "--gpu-id", str(args.gpu_id), "--seed", str(args.seed)]
             cmd += ["--batch-wordpieces", str(args.batch_wordpieces), "--output", str(out)]
             cmd += ["--threads", str(args.threads)] if args.threads else []
+            cmd += ["--cpu-bf16"] if args.cpu_bf16 else []
             subprocess.run(cmd, check=True)
             runs[key] = json.loads(out.read_text())["run"]
     s, g = runs["small"], runs["large"]
@@ -314,6 +318,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--batch-wordpieces", type=int, default=4096, help="ctx_ner encoder budget")
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cpu-bf16", action="store_true", help="ctx_ner (a, c) in bf16 on CPU")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--scaling", type=int, metavar="N", help="ctx_ner on 1 doc of N, N*factor")
     p.add_argument("--scale-factor", type=int, default=10)

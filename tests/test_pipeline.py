@@ -166,3 +166,21 @@ def test_whitespace_tokens_are_never_entities(trained, monkeypatch):
     doc = nlp("Mary  met\n\nPeter .")
     assert [t.ent_iob_ for t in doc if t.is_space] == ["O", "O"]
     assert [e.text for e in doc.ents] == ["Mary", "met", "Peter", "."]
+
+
+def test_cpu_bfloat16_is_opt_in_and_close(trained):
+    nlp, _ = trained
+    model = nlp.get_pipe("ctx_ner").model
+    encoder = model.layers[0]
+    docs = [nlp.make_doc(t) for t, _ in TRAIN_DATA]
+    assert encoder.attrs["cpu_bfloat16"] is False
+    fp32 = model.predict(docs)
+    encoder.attrs["cpu_bfloat16"] = True
+    try:
+        bf16 = model.predict(docs)
+    finally:
+        encoder.attrs["cpu_bfloat16"] = False
+    assert any(not np.array_equal(a, b) for a, b in zip(fp32, bf16))
+    for a, b in zip(fp32, bf16):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(a, b, atol=0.1 * float(np.abs(a).max()))
