@@ -1,5 +1,6 @@
 """Plan a batch of docs as packed windows (numpy), then run it through the encoder (torch)."""
 
+import warnings
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
@@ -9,6 +10,10 @@ from spacy.tokens import Doc
 
 from .windows import Windows, pack_by_budget, plan_windows
 from .wordpieces import DocPieces, tokenize_docs
+
+
+class NoSentencesWarning(UserWarning):
+    """isolate_sentences is set but docs arrive without sentence boundaries."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ def plan_batch(
     """Tokenize the docs once, cut them into windows, and pack all windows by length."""
     prefix, suffix = specials
     n_special = len(prefix) + len(suffix)
+    if isolate_sentences:
+        _warn_if_unsentenced(docs)
     pieces = tokenize_docs(backend, docs)
     plans = [
         plan_windows(
@@ -88,6 +95,19 @@ def plan_batch(
         batches.append(EncoderBatch(input_ids, mask, rows, cols, tokens))
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     return BatchPlan(batches, empty_tokens, doc_lengths)
+
+
+def _warn_if_unsentenced(docs: Sequence[Doc]) -> None:
+    missing = sum(len(doc) > 1 and not doc.has_annotation("SENT_START") for doc in docs)
+    if missing:
+        warnings.warn(
+            f"isolate_sentences is set but {missing} of {len(docs)} docs have no sentence "
+            "boundaries, so each is windowed by the window budget alone. Add a 'sentencizer' "
+            "or 'senter' before ctx_ner, or train with [corpora.*] gold_preproc = true "
+            "(spaCy's make_doc sets no sentence starts).",
+            NoSentencesWarning,
+            stacklevel=3,
+        )
 
 
 def _locate_tokens(pieces: List[DocPieces], plans: List[Windows], n_prefix: int):

@@ -1,5 +1,7 @@
 """ctx_ner as a spaCy component: spaCy's usual checks for a trainable pipe."""
 
+import warnings
+
 import numpy as np
 import pytest
 import spacy
@@ -184,3 +186,17 @@ def test_cpu_bfloat16_is_opt_in_and_close(trained):
     for a, b in zip(fp32, bf16):
         assert b.dtype == np.float32
         np.testing.assert_allclose(a, b, atol=0.1 * float(np.abs(a).max()))
+
+
+def test_isolate_sentences_warns_about_docs_without_sentences(tiny_bert):
+    from spacy_ctxext.encoding import NoSentencesWarning
+
+    nlp = make_nlp(tiny_bert, isolate_sentences=True)
+    nlp.initialize(lambda: make_examples(nlp))
+    with pytest.warns(NoSentencesWarning, match="2 of 3 docs have no sentence boundaries"):
+        list(nlp.pipe([TRAIN_DATA[0][0], TRAIN_DATA[1][0], "One"]))
+    words = ["Mary", "left", ".", "Peter", "stayed", "."]
+    sentenced = spacy.tokens.Doc(nlp.vocab, words=words, sent_starts=[1, 0, 0, 1, 0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoSentencesWarning)
+        nlp(sentenced)
