@@ -17,6 +17,13 @@ from pathlib import Path
 ARMS = {
     "conll-sentence": ("sentence", "conll2003", "test", []),
     "conll-doc512": ("conll_doc", "conll2003", "test", []),
+    "conll-doc128": (
+        "conll_doc",
+        "conll2003",
+        "test",
+        ["--components.ctx_ner.model.encoder.window", "128",
+         "--components.ctx_ner.model.encoder.context", "16"],
+    ),  # fmt: skip
     "conll-ext-copy": ("doc_ext", "conll2003", "test", []),
     "conll-ext-interp": (
         "doc_ext",

@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, required=True)
     parser.add_argument("--context", type=int, required=True)
     parser.add_argument("--extend", choices=["copy", "interpolate"], help="grow the table")
+    parser.add_argument("--isolate-sentences", action="store_true", help="one window per sentence")
     parser.add_argument("--component", default="ctx_ner")
     args = parser.parse_args()
     nlp = spacy.load(args.model)
@@ -36,11 +37,14 @@ def main() -> None:
         parser.error(f"--window {args.window} exceeds the encoder's positions: add --extend")
     check_window_sizes(args.window, args.context)
     trained = (encoder.attrs["window"], encoder.attrs["context"])
-    encoder.attrs.update(window=args.window, context=args.context)
+    encoder.attrs.update(
+        window=args.window, context=args.context, isolate_sentences=args.isolate_sentences
+    )
     scores = evaluate_pipeline(nlp, args.data)["spacy"]
     print(
         f"{args.model}: trained window/context {trained[0]}/{trained[1]}, scored with "
-        f"{args.window}/{args.context}{' + ' + args.extend if args.extend else ''}: "
+        f"{args.window}/{args.context}{' + ' + args.extend if args.extend else ''}"
+        f"{', sentences isolated' if args.isolate_sentences else ''}: "
         f"ents_f {100 * scores['ents_f']:.2f}"
     )
 

@@ -178,12 +178,18 @@ class CtxNER(TrainablePipe):
             )
 
     def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]):
-        """Softmax cross-entropy over BIO tags; tokens without an aligned gold tag are skipped."""
+        """Softmax cross-entropy over BIO tags; tokens without an aligned gold tag are skipped.
+
+        Summed over tokens (spaCy's tagger does the same): every token weighs the same
+        whether the corpus comes as sentences or as whole documents. A per-doc mean
+        would weigh a token by 1 / (docs in batch * its doc's length), so the sentence
+        and document arms of a study would differ in their loss, not only their context.
+        """
         examples = list(examples)
         truths = [self._bio_targets(eg) for eg in examples]
         self._warn_unaligned(examples, truths)
         loss_func = SequenceCategoricalCrossentropy(
-            names=self.tag_names, normalize=True, missing_value=None
+            names=self.tag_names, normalize=False, missing_value=None
         )
         probs = [self.model.ops.softmax(s) for s in scores]
         d_scores, loss = loss_func(probs, truths)

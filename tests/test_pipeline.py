@@ -200,3 +200,17 @@ def test_isolate_sentences_warns_about_docs_without_sentences(tiny_bert):
     with warnings.catch_warnings():
         warnings.simplefilter("error", NoSentencesWarning)
         nlp(sentenced)
+
+
+def test_loss_weighs_every_token_the_same_however_docs_are_batched(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ctx_ner")
+    examples = make_examples(nlp)
+    scores = ner.model.predict([eg.x for eg in examples])
+    _, alone = ner.get_loss(examples[:1], scores[:1])
+    _, batched = ner.get_loss(examples, scores)
+    np.testing.assert_allclose(alone[0], batched[0], rtol=1e-6)
+    # The gradient of a token is softmax(scores) - one-hot(gold tag), not scaled by length.
+    gold = [ner.tag_names.index(t) for t in ner._bio_targets(examples[0])]
+    probs = ner.model.ops.softmax(scores[0])
+    np.testing.assert_allclose(alone[0], probs - np.eye(len(ner.tag_names))[gold], atol=1e-6)
