@@ -23,6 +23,8 @@ from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
+from .readers import unannotated_copy
+
 AVG_ROWS = ("micro avg", "macro avg", "weighted avg")
 
 
@@ -49,19 +51,6 @@ def load_pipeline(model: Union[str, Path, Language], gpu_id: int = -1) -> Langua
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     return spacy.load(model)
-
-
-def unannotated_copy(nlp: Language, gold: Doc) -> Doc:
-    """The gold doc's tokens (and sentence starts, if any) with no other annotation."""
-    sent_starts = None
-    if gold.has_annotation("SENT_START"):
-        sent_starts = [token.is_sent_start for token in gold]
-    return Doc(
-        nlp.vocab,
-        words=[token.text for token in gold],
-        spaces=[bool(token.whitespace_) for token in gold],
-        sent_starts=sent_starts,
-    )
 
 
 def iob2_tags(doc: Doc) -> List[str]:

@@ -1,0 +1,58 @@
+"""A training corpus of whole documents that keeps their gold tokens and sentence starts.
+
+spaCy's ``spacy.Corpus.v1`` either re-tokenizes each document with ``nlp.make_doc``
+(no sentence starts, other tokens than the gold ones: CoNLL's "1996-08-22" becomes five)
+or, with ``gold_preproc``, splits it into sentences. Document-level NER wants neither:
+``spacy-ctxext.GoldDocCorpus.v1`` gives the pipeline each document whole, on the gold
+tokens and sentence starts it is evaluated on (see ``spacy_ctxext.evaluate``).
+"""
+
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+
+def unannotated_copy(nlp: Language, gold: Doc) -> Doc:
+    """The gold doc's tokens (and sentence starts, if any) with no other annotation."""
+    sent_starts = None
+    if gold.has_annotation("SENT_START"):
+        sent_starts = [token.is_sent_start for token in gold]
+    return Doc(
+        nlp.vocab,
+        words=[token.text for token in gold],
+        spaces=[bool(token.whitespace_) for token in gold],
+        sent_starts=sent_starts,
+    )
+
+
+class GoldDocCorpus(Corpus):
+    """``spacy.Corpus`` whose predicted docs are ``unannotated_copy`` of the gold ones."""
+
+    def _make_example(self, nlp: Language, reference: Doc, gold_preproc: bool) -> Example:
+        return Example(unannotated_copy(nlp, reference), reference)
+
+
+@registry.readers("spacy-ctxext.GoldDocCorpus.v1")
+def create_gold_doc_corpus(
+    path: Optional[Union[str, Path]],
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    augmenter: Optional[Callable] = None,
+) -> Callable[[Language], Iterable[Example]]:
+    """A drop-in for ``spacy.Corpus.v1`` (same arguments) that keeps the gold tokens.
+
+    gold_preproc: as in spaCy, one example per gold sentence; otherwise whole documents.
+    """
+    if path is None:
+        raise ValueError(
+            "spacy-ctxext.GoldDocCorpus.v1 needs a path: set [paths.train] / [paths.dev] "
+            "to a .spacy file or a folder of them."
+        )
+    return GoldDocCorpus(
+        path, gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter
+    )
