@@ -1,11 +1,17 @@
 """Tokenize whole documents once and align wordpieces to spaCy tokens by character offsets."""
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
-from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.attrs import IDX, LENGTH, SENT_START, SPACY
 from spacy.tokens import Doc
+
+# Long texts go to the tokenizer in chunks of about this many characters, at most
+# GROUP_CHARS at a time: its Python lists of ids and offset tuples cost ~150 bytes a
+# wordpiece, which for a 1M-word doc made tokenization the pipeline's memory peak.
+CHUNK_CHARS = 100_000
+GROUP_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,64 @@ def load_backend(tokenizer):
     return copy
 
 
-def tokenize_docs(backend, docs: Sequence[Doc]) -> List[DocPieces]:
-    """Tokenize each doc's text in one batched call and align the pieces to its tokens."""
-    encodings = backend.encode_batch([doc.text for doc in docs], add_special_tokens=False)
-    return [_align(doc, enc.ids, enc.offsets) for doc, enc in zip(docs, encodings)]
+def tokenize_docs(
+    backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS
+) -> List[DocPieces]:
+    """Tokenize the docs' texts in batched calls and align the pieces to their tokens."""
+    texts = [doc.text for doc in docs]  # Doc.text joins all tokens: build it once
+    ids: List[List[np.ndarray]] = [[] for _ in docs]
+    offsets: List[List[np.ndarray]] = [[] for _ in docs]
+    for group in _chunk_groups(docs, texts, chunk_chars):
+        chunks = [texts[i][start:end] for i, start, end in group]
+        encodings = backend.encode_batch(chunks, add_special_tokens=False)
+        for (i, start, _), enc in zip(group, encodings):
+            ids[i].append(np.asarray(enc.ids, dtype=np.int64))
+            offsets[i].append(np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2) + start)
+    return [_align(doc, np.concatenate(i), np.concatenate(o)) for doc, i, o in
+            zip(docs, ids, offsets)]  # fmt: skip
 
 
-def _align(doc: Doc, ids: List[int], offsets: List[tuple]) -> DocPieces:
-    piece_ids = np.asarray(ids, dtype=np.int64)
-    spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+def _chunk_groups(
+    docs: Sequence[Doc], texts: List[str], chunk_chars: int
+) -> Iterator[List[Tuple[int, int, int]]]:
+    """(doc index, start char, end char) chunks, grouped up to GROUP_CHARS characters."""
+    group: List[Tuple[int, int, int]] = []
+    size = 0
+    for i, (doc, text) in enumerate(zip(docs, texts)):
+        bounds = _chunk_bounds(doc, len(text), chunk_chars)
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            if group and size + end - start > GROUP_CHARS:
+                yield group
+                group, size = [], 0
+            group.append((i, int(start), int(end)))
+            size += end - start
+    if group:
+        yield group
+
+
+def _chunk_bounds(doc: Doc, n_chars: int, chunk_chars: int) -> np.ndarray:
+    """Character cuts of about ``chunk_chars`` where a token ends and whitespace follows.
+
+    The whitespace opens the next chunk, as it would in context, so WordPiece, byte-level
+    BPE and SentencePiece tokenizers give the same pieces as for the whole text.
+    """
+    if n_chars <= chunk_chars:
+        return np.asarray([0, n_chars])
+    attrs = doc.to_array([IDX, LENGTH, SPACY]).astype(np.int64)
+    cuts = (attrs[:, 0] + attrs[:, 1])[attrs[:, 2] == 1]
+    bounds = [0]
+    while n_chars - bounds[-1] > chunk_chars:
+        # The last cut within chunk_chars of the previous bound, else the first after it.
+        last = np.searchsorted(cuts, bounds[-1] + chunk_chars, side="right") - 1
+        after = np.searchsorted(cuts, bounds[-1], side="right")
+        cut = cuts[last] if last >= after else (cuts[after] if after < len(cuts) else n_chars)
+        if cut >= n_chars:
+            break
+        bounds.append(int(cut))
+    return np.asarray(bounds + [n_chars])
+
+
+def _align(doc: Doc, piece_ids: np.ndarray, spans: np.ndarray) -> DocPieces:
     piece_start, piece_end = spans[:, 0], spans[:, 1]
     if len(doc) == 0 or len(piece_ids) == 0:
         empty = np.zeros((0,), dtype=np.int64)

@@ -197,3 +197,37 @@ def test_whitespace_only_doc(nlp, backend):
 
 def test_no_docs(backend):
     assert tokenize_docs(backend, []) == []
+
+
+@pytest.mark.parametrize("chunk_chars", [1, 7, 40, 200])
+def test_chunked_tokenization_equals_whole_text(backend, nlp, chunk_chars):
+    text = "  " + " \n".join(TEXTS * 3) + "  " + "x" * 300 + " tail"
+    docs = [nlp(text), nlp(TEXTS[1]), nlp("")]
+    whole = tokenize_docs(backend, docs, chunk_chars=10**9)
+    chunked = tokenize_docs(backend, docs, chunk_chars=chunk_chars)
+    for a, b in zip(whole, chunked):
+        for field in ("ids", "token_piece", "token_starts", "sentence_starts"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_long_text_is_tokenized_in_chunks(backend, nlp, monkeypatch):
+    calls = []
+    original = backend.encode_batch
+
+    class Spy:
+        def encode_batch(self, texts, **kwargs):
+            calls.append([len(t) for t in texts])
+            return original(texts, **kwargs)
+
+    import spacy_ctxext.wordpieces as wordpieces
+
+    monkeypatch.setattr(wordpieces, "GROUP_CHARS", 300)
+    doc = nlp(" ".join(TEXTS * 10))
+    (pieces,) = tokenize_docs(Spy(), [doc], chunk_chars=100)
+    assert len(calls) > 1 and all(sum(call) <= 300 for call in calls)
+    assert all(length <= 100 for call in calls for length in call)
+    assert pieces.ids.tolist() == reference_encoding_ids(backend, doc.text)
+
+
+def reference_encoding_ids(backend, text):
+    return backend.encode(text, add_special_tokens=False).ids
