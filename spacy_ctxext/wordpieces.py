@@ -68,6 +68,7 @@ def tokenize_docs(
         for (i, start, _), enc in zip(group, encodings):
             ids[i].append(np.asarray(enc.ids, dtype=np.int64))
             offsets[i].append(np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2) + start)
+        del encodings  # free this group's Rust encodings before the next call
     return [_align(doc, np.concatenate(i), np.concatenate(o)) for doc, i, o in
             zip(docs, ids, offsets)]  # fmt: skip
 
