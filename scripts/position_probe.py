@@ -20,6 +20,7 @@ import torch
 from spacy.tokens import DocBin
 
 from spacy_ctxext.encoder import load_pretrained
+from spacy_ctxext.wordpieces import load_backend
 
 BUCKET = 128
 IN_RANGE = 512
@@ -67,10 +68,11 @@ def main() -> None:
         encoders[method], tokenizer = net.encoder.eval(), net.tokenizer
     base = encoders["none"]
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    backend = load_backend(tokenizer)  # whole texts, without the over-length warning
     texts = [doc.text for doc in DocBin().from_disk(args.docs).get_docs(spacy.blank("en").vocab)]
     rows = {method: [] for method in encoders}
     for text in texts:
-        pieces = numpy.array(tokenizer(text, add_special_tokens=False)["input_ids"])
+        pieces = numpy.array(backend.encode(text, add_special_tokens=False).ids)
         pieces = pieces[: args.window - 2]
         if len(pieces) < args.window - 2:
             continue

@@ -14,44 +14,30 @@ import sys
 import time
 from pathlib import Path
 
+ENCODER = "--components.ctx_ner.model.encoder."
 # Whole documents on their gold tokens and sentence starts (spaCy's Corpus re-tokenizes).
-GOLD_DOCS = [f"--corpora.{split}.@readers" for split in ("train", "dev")]
-GOLD_DOCS = [arg for flag in GOLD_DOCS for arg in (flag, "spacy-ctxext.GoldDocCorpus.v1")]
+GOLD_DOCS = ["--corpora.train.@readers", "spacy-ctxext.GoldDocCorpus.v1",
+             "--corpora.dev.@readers", "spacy-ctxext.GoldDocCorpus.v1"]  # fmt: skip
+INTERPOLATE = [ENCODER + "position_extension", "interpolate"]
+
+
+def windows(window: int, context: int) -> list:
+    return [ENCODER + "window", str(window), ENCODER + "context", str(context)]
+
+
 ARMS = {
     "conll-sentence": ("sentence", "conll2003", "test", []),
     "conll-doc512": ("conll_doc", "conll2003", "test", []),
     "conll-doc512-gold": ("conll_doc", "conll2003", "test", GOLD_DOCS),
-    "conll-doc128": (
-        "conll_doc",
-        "conll2003",
-        "test",
-        ["--components.ctx_ner.model.encoder.window", "128",
-         "--components.ctx_ner.model.encoder.context", "16"],
-    ),  # fmt: skip
+    "conll-doc128": ("conll_doc", "conll2003", "test", windows(128, 16)),
     "conll-ext-copy": ("doc_ext", "conll2003", "test", []),
-    "conll-ext-interp": (
-        "doc_ext",
-        "conll2003",
-        "test",
-        ["--components.ctx_ner.model.encoder.position_extension", "interpolate"],
-    ),
+    "conll-ext-interp": ("doc_ext", "conll2003", "test", INTERPOLATE),
     "conll-anchor": ("anchor", "conll2003", "test", []),
     "conll-anchor-getter": ("anchor_getter", "conll2003", "test", []),
     "litbank-doc512": ("conll_doc", "litbank", "dev", []),
     "litbank-ext-copy": ("doc_ext", "litbank", "dev", []),
-    "litbank-ext-interp": (
-        "doc_ext",
-        "litbank",
-        "dev",
-        ["--components.ctx_ner.model.encoder.position_extension", "interpolate"],
-    ),
-    "litbank-doc256": (
-        "conll_doc",
-        "litbank",
-        "dev",
-        ["--components.ctx_ner.model.encoder.window", "256",
-         "--components.ctx_ner.model.encoder.context", "32"],
-    ),  # fmt: skip
+    "litbank-ext-interp": ("doc_ext", "litbank", "dev", INTERPOLATE),
+    "litbank-doc256": ("conll_doc", "litbank", "dev", windows(256, 32)),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
 DEFAULT_STEPS = 300
