@@ -77,9 +77,7 @@ def train_command(
     return command + extra
 
 
-def run_arm(
-    arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, encoder: str
-) -> dict:
+def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, encoder: str) -> dict:
     _, dataset, split, _ = ARMS[arm]
     command = train_command(arm, steps, learn_rate, seed, gpu_id, encoder)
     name = run_name(arm, steps, learn_rate, seed)

@@ -1,7 +1,8 @@
 """Throughput of ``ctx_ner`` against spacy-transformers + ``ner`` and the bare encoder.
 
 Paths, timed in one process on the same texts and encoder (heads are random-init: speed
-does not depend on trained weights):
+does not depend on trained weights, but memory after the encoder grows with the number of
+entities found, so ``--model`` runs a trained ctx_ner pipeline instead):
   a. ``ctx_ner`` through ``nlp.pipe``;
   b. spaCy's ``transformer`` (strided_spans 128/96) + ``ner`` listening to it;
   c. the bare encoder forward over the windows ``ctx_ner`` builds (the practical limit).
@@ -10,7 +11,8 @@ fresh subprocess, and compares their time and peak RSS (``ru_maxrss``).
 
 Usage: ``python -m spacy_ctxext.benchmark [--encoder NAME] [--random-weights]
 [--docs PATH.spacy|PATH.conll] [--n-docs 120] [--words 2000] [--batch-size 8] [--gpu-id 0]
-[--threads N] [--scaling N [--scale-factor 10]] [--output metrics/benchmark.json]``
+[--threads N] [--model PIPELINE] [--scaling N [--scale-factor 10]]
+[--output metrics/benchmark.json]``
 """
 
 import argparse
@@ -111,6 +113,17 @@ def build_ctx_ner(encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = Fals
     nlp.add_pipe("ctx_ner", config={"model": {"encoder": encoder_config}})
     examples = init_examples(nlp)
     nlp.initialize(lambda: examples)
+    return nlp
+
+
+def ctx_ner_pipeline(args, encoder: str):
+    """(a): the trained pipeline of ``--model``, else ctx_ner with a random head."""
+    if not args.model:
+        return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
+    nlp = spacy.load(args.model)
+    nlp.max_length = 10**9
+    ctx_encoder = nlp.get_pipe("ctx_ner").model.layers[0]
+    ctx_encoder.attrs.update(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16)
     return nlp
 
 
@@ -224,7 +237,7 @@ def environment(gpu_id: int) -> dict:
 
 def compare(args, encoder: str, gpu: bool) -> dict:
     texts = load_texts(args)
-    nlp_a = build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
+    nlp_a = ctx_ner_pipeline(args, encoder)
     paths = {"a": time_pipe(nlp_a, texts, args.batch_size, gpu)}
     nlp_b = build_spacy_transformers(resolve_encoder_name(encoder), gpu)
     paths["b"] = time_pipe(nlp_b, texts, args.batch_size, gpu)
@@ -238,7 +251,7 @@ def compare(args, encoder: str, gpu: bool) -> dict:
 
 def run_child(args, encoder: str, gpu: bool) -> dict:
     """One ctx_ner run on a single synthetic doc of args.child words (for --scaling)."""
-    nlp = build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
+    nlp = ctx_ner_pipeline(args, encoder)
     nlp(synthetic_text(200, args.seed + 1))  # warm-up
     text = synthetic_text(args.child, args.seed)
     baseline = rss_mb()
@@ -247,9 +260,11 @@ def run_child(args, encoder: str, gpu: bool) -> dict:
     def run() -> int:
         made["doc"] = nlp.make_doc(text)
         made["rss_doc_peak_mb"] = rss_mb()
-        return len(nlp(made["doc"]))
+        made["doc"] = nlp(made["doc"])
+        return len(made["doc"])
 
     result = timed(run, gpu)
+    result["entities"] = len(made["doc"].ents)
     result["rss_baseline_mb"] = baseline
     result["rss_growth_mb"] = result["rss_peak_mb"] - baseline
     # The spaCy Doc's own memory (make_doc) apart from what the pipeline adds on top.
@@ -269,6 +284,7 @@ def scaling(args, encoder: str) -> dict:
             cmd += ["--batch-wordpieces", str(args.batch_wordpieces), "--output", str(out)]
             cmd += ["--threads", str(args.threads)] if args.threads else []
             cmd += ["--cpu-bf16"] if args.cpu_bf16 else []
+            cmd += ["--model", args.model] if args.model else []
             subprocess.run(cmd, check=True)
             runs[key] = json.loads(out.read_text())["run"]
     s, g = runs["small"], runs["large"]
@@ -288,6 +304,8 @@ COLUMNS = {
     "rss_peak_mb": "peak RSS MB",
     "rss_growth_mb": "RSS growth MB",
     "rss_doc_mb": "of it Doc MB",
+    "rss_pipeline_mb": "pipeline MB",
+    "entities": "entities",
     "cuda_max_allocated_mb": "CUDA max MB",
 }
 
@@ -332,6 +350,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu-bf16", action="store_true", help="ctx_ner (a, c) in bf16 on CPU")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--model", help="(a) a trained pipeline with ctx_ner (default: random head)")
     p.add_argument("--scaling", type=int, metavar="N", help="ctx_ner on 1 doc of N, N*factor")
     p.add_argument("--scale-factor", type=int, default=10)
     p.add_argument("--output", help="JSON (default metrics/benchmark[_scaling].json)")

@@ -14,14 +14,17 @@ import numpy as np
 Span = Tuple[int, int, str]
 
 
-def log_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``log(softmax(scores))``, shifted by the maximum so that ``exp`` cannot overflow."""
+def log_softmax(scores: np.ndarray, axis: int = -1, *, inplace: bool = False) -> np.ndarray:
+    """``log(softmax(scores))``; ``inplace`` reuses a floating ``scores`` array.
+
+    ``logaddexp.reduce`` normalises without an ``exp`` array the size of ``scores``
+    (40 MB for a million tokens of 9 tags) and cannot overflow.
+    """
     scores = np.asarray(scores)
-    scores = scores.astype(np.result_type(scores, np.float32), copy=False)
-    peak = scores.max(axis=axis, keepdims=True)
-    # A row of -inf would turn the shift into nan; leave such rows unshifted.
-    shifted = scores - np.where(np.isfinite(peak), peak, 0)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    dtype = np.result_type(scores, np.float32)
+    result = scores if inplace and scores.dtype == dtype else scores.astype(dtype)
+    result -= np.logaddexp.reduce(result, axis=axis, keepdims=True)
+    return result
 
 
 def bio_tag_names(labels: Sequence[str]) -> List[str]:
@@ -63,21 +66,29 @@ def constrained_viterbi(
 
 
 def decode_batch(log_probs_list: List[np.ndarray], tag_names: Sequence[str]) -> List[np.ndarray]:
-    """``constrained_viterbi`` of each sequence (the results are views of one array).
-
-    The sequences are decoded as one concatenation whose sequence starts are forced
-    segment boundaries: the argmax is kept wherever it is valid, and all segments that
-    need Viterbi, from every sequence, advance together in one vectorised loop.
-    """
-    if not log_probs_list:
-        return []
-    allowed, start_allowed = transition_rules(tag_names)
+    """``constrained_viterbi`` of each sequence (the results are views of one array)."""
     num_tags = len(tag_names)
     arrays = [np.asarray(scores).reshape(-1, num_tags) for scores in log_probs_list]
     lengths = np.array([len(scores) for scores in arrays], dtype=np.int64)
+    scores = np.concatenate(arrays) if arrays else np.zeros((0, num_tags))
+    return decode_joined(scores, lengths, tag_names)
+
+
+def decode_joined(
+    log_probs: np.ndarray, lengths: np.ndarray, tag_names: Sequence[str]
+) -> List[np.ndarray]:
+    """``decode_batch`` of sequences already laid end to end (``lengths`` rows each).
+
+    The sequence starts are forced segment boundaries: the argmax is kept wherever it
+    is valid, and all segments that need Viterbi, from every sequence, advance together
+    in one vectorised loop.
+    """
+    if len(lengths) == 0:
+        return []
+    allowed, start_allowed = transition_rules(tag_names)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    seq_starts = offsets[:-1][lengths > 0]
-    tags = _decode_concatenated(np.concatenate(arrays), seq_starts, allowed, start_allowed)
+    seq_starts = offsets[:-1][np.asarray(lengths) > 0]
+    tags = _decode_concatenated(log_probs, seq_starts, allowed, start_allowed)
     return np.split(tags, offsets[1:-1])
 
 
@@ -258,7 +269,9 @@ def tags_to_spans(tag_ids: np.ndarray, tag_names: Sequence[str]) -> List[Span]:
     return list(zip(starts.tolist(), ends.tolist(), labels[tag_ids[starts]].tolist()))
 
 
-def span_confidences(probs: np.ndarray, tag_ids: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
+def span_confidences(
+    log_probs: np.ndarray, tag_ids: np.ndarray, spans: Sequence[Span]
+) -> np.ndarray:
     """Per span, the lowest probability the model gives a decoded tag in it.
 
     The tokens are scored independently, so a span's probability (of all its decoded
@@ -268,10 +281,10 @@ def span_confidences(probs: np.ndarray, tag_ids: np.ndarray, spans: Sequence[Spa
     if len(spans) == 0:
         return np.zeros(0, dtype=np.float32)
     tag_ids = np.asarray(tag_ids, dtype=np.int64)
-    token_probs = np.asarray(probs)[np.arange(len(tag_ids)), tag_ids]
+    token_log_probs = np.take_along_axis(np.asarray(log_probs), tag_ids[:, None], axis=1)[:, 0]
     bounds = np.array([(start, end) for start, end, _ in spans], dtype=np.int64).ravel()
     # reduceat reduces [bounds[i], bounds[i+1]): the even results are the spans, the odd
-    # ones (from an end to the next start) are dropped. The appended 1.0 makes an end at
-    # the last token a valid index.
-    minima = np.minimum.reduceat(np.append(token_probs, 1.0), bounds)[::2]
-    return np.clip(minima, 0.0, 1.0).astype(np.float32)
+    # ones (from an end to the next start) are dropped. The appended 0.0 (probability 1)
+    # makes an end at the last token a valid index.
+    minima = np.minimum.reduceat(np.append(token_log_probs, 0.0), bounds)[::2]
+    return np.clip(np.exp(minima), 0.0, 1.0).astype(np.float32)

@@ -12,7 +12,7 @@ from spacy.training import Example, validate_get_examples
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
-from .decoding import bio_tag_names, decode_batch, log_softmax, span_confidences, tags_to_spans
+from .decoding import bio_tag_names, decode_joined, log_softmax, span_confidences, tags_to_spans
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -141,27 +141,32 @@ class CtxNER(TrainablePipe):
         return [eg.x for eg in sample]
 
     def predict(self, docs: Iterable[Doc]) -> List[Tuple[np.ndarray, np.ndarray]]:
-        """Decode each doc: (tag ids, tag probabilities) per token."""
+        """Decode each doc: (tag ids, tag log-probabilities) per token.
+
+        One array of all the docs' tokens, normalised and masked in place: per token
+        this keeps memory to the logits, a mask and the tags (a million-token doc
+        would otherwise hold several copies of its (tokens × tags) scores).
+        """
         docs = list(docs)
         if not docs:
             return []
         scores = self.model.predict(docs)
         logits = self.model.ops.to_numpy(self.model.ops.xp.concatenate(scores))
-        log_probs = log_softmax(logits.astype(np.float32, copy=False), axis=-1)
+        log_probs = log_softmax(logits, axis=-1, inplace=True)
         # Whitespace tokens are O in spaCy's gold (get_aligned_ner), so never start,
         # end or fill an entity with them, whatever their (learned, empty) vector says.
         space = np.concatenate([doc.to_array("IS_SPACE") for doc in docs]).astype(bool)
         log_probs[space] = -np.inf
         log_probs[space, 0] = 0.0
-        per_doc = np.split(log_probs, np.cumsum([len(doc) for doc in docs])[:-1])
-        tags = decode_batch(per_doc, self.tag_names)
-        return [(t, np.exp(lp)) for t, lp in zip(tags, per_doc)]
+        lengths = np.asarray([len(doc) for doc in docs], dtype=np.int64)
+        tags = decode_joined(log_probs, lengths, self.tag_names)
+        return list(zip(tags, np.split(log_probs, np.cumsum(lengths)[:-1])))
 
     def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
         names = self.tag_names
-        for doc, (tags, probs) in zip(docs, predictions):
+        for doc, (tags, log_probs) in zip(docs, predictions):
             found = tags_to_spans(tags, names)
-            confidences = span_confidences(probs, tags, found)
+            confidences = span_confidences(log_probs, tags, found)
             spans = [Span(doc, start, end, label=label) for start, end, label in found]
             if not self.cfg["overwrite"]:
                 keep = _outside_existing(doc, found)

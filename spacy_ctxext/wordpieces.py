@@ -1,17 +1,19 @@
 """Tokenize whole documents once and align wordpieces to spaCy tokens by character offsets."""
 
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence
 
 import numpy as np
 from spacy.attrs import IDX, LENGTH, SENT_START, SPACY
 from spacy.tokens import Doc
 
-# Long texts go to the tokenizer in chunks of about this many characters, at most
-# GROUP_CHARS at a time: one call on a whole 1M-word doc (its encoding plus the Python
-# lists of ids and offset tuples) raised peak RSS by 760 MB, the pipeline's worst peak.
-CHUNK_CHARS = 100_000
-GROUP_CHARS = 1_000_000
+# Long texts go to the tokenizer in chunks of about CHUNK_CHARS characters, at most
+# GROUP_CHARS per call. Each call's pieces become Python lists of ids and of offset
+# tuples (about 150 bytes a piece) before numpy arrays: small groups keep that transient
+# small. Measured on a 1M-word doc: one call on the whole text raised peak RSS by
+# 760 MB; 100k/1M-character chunks/groups by 227 MB, 50k/200k by 194 MB (same speed).
+CHUNK_CHARS = 50_000
+GROUP_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -55,43 +57,63 @@ def load_backend(tokenizer):
     return copy
 
 
-def tokenize_docs(
-    backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS
-) -> List[DocPieces]:
-    """Tokenize the docs' texts in batched calls and align the pieces to their tokens."""
+def tokenize_docs(backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS) -> List[DocPieces]:
+    """Tokenize the docs' texts in batched calls and align the pieces to their tokens.
+
+    Chunks end where a token does, so each chunk is aligned on its own as soon as its
+    pieces arrive: only aligned arrays outlive a call, never a whole doc's offsets.
+    """
     texts = [doc.text for doc in docs]  # Doc.text joins all tokens: build it once
-    ids: List[List[np.ndarray]] = [[] for _ in docs]
-    offsets: List[List[np.ndarray]] = [[] for _ in docs]
-    for group in _chunk_groups(docs, texts, chunk_chars):
-        chunks = [texts[i][start:end] for i, start, end in group]
+    attrs = [_token_attrs(doc) for doc in docs]
+    parts: List[List[DocPieces]] = [[] for _ in docs]
+    for group in _chunk_groups(texts, attrs, chunk_chars):
+        chunks = [texts[c.doc][c.start : c.end] for c in group]
         encodings = backend.encode_batch(chunks, add_special_tokens=False)
-        for (i, start, _), enc in zip(group, encodings):
-            ids[i].append(np.asarray(enc.ids, dtype=np.int64))
-            offsets[i].append(np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2) + start)
+        for chunk, enc in zip(group, encodings):
+            parts[chunk.doc].append(_align_chunk(chunk, attrs[chunk.doc], enc))
         del encodings  # free this group's Rust encodings before the next call
-    return [_align(doc, np.concatenate(i), np.concatenate(o)) for doc, i, o in
-            zip(docs, ids, offsets)]  # fmt: skip
+    del attrs  # (tokens x 4) int64: gone before the joins copy the aligned arrays
+    annotated = [doc.has_annotation("SENT_START") for doc in docs]
+    return [_join(p, a) for p, a in zip(parts, annotated)]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Characters [start, end) of a doc's text, holding its tokens [first, stop)."""
+
+    doc: int
+    start: int
+    end: int
+    first: int
+    stop: int
+
+
+def _token_attrs(doc: Doc) -> np.ndarray:
+    # to_array gives uint64; the int64 view (no copy) turns SENT_START's -1 back into -1.
+    return doc.to_array([IDX, LENGTH, SPACY, SENT_START]).view(np.int64).reshape(-1, 4)
 
 
 def _chunk_groups(
-    docs: Sequence[Doc], texts: List[str], chunk_chars: int
-) -> Iterator[List[Tuple[int, int, int]]]:
-    """(doc index, start char, end char) chunks, grouped up to GROUP_CHARS characters."""
-    group: List[Tuple[int, int, int]] = []
+    texts: List[str], attrs: List[np.ndarray], chunk_chars: int
+) -> Iterator[List[Chunk]]:
+    """The docs' chunks in order, grouped up to GROUP_CHARS characters."""
+    group: List[Chunk] = []
     size = 0
-    for i, (doc, text) in enumerate(zip(docs, texts)):
-        bounds = _chunk_bounds(doc, len(text), chunk_chars)
-        for start, end in zip(bounds[:-1], bounds[1:]):
+    for i, (text, doc_attrs) in enumerate(zip(texts, attrs)):
+        bounds = _chunk_bounds(doc_attrs, len(text), chunk_chars)
+        tokens = np.searchsorted(doc_attrs[:, 0], bounds, side="left")
+        tokens[-1] = len(doc_attrs)
+        for start, end, first, stop in zip(bounds[:-1], bounds[1:], tokens[:-1], tokens[1:]):
             if group and size + end - start > GROUP_CHARS:
                 yield group
                 group, size = [], 0
-            group.append((i, int(start), int(end)))
+            group.append(Chunk(i, int(start), int(end), int(first), int(stop)))
             size += end - start
     if group:
         yield group
 
 
-def _chunk_bounds(doc: Doc, n_chars: int, chunk_chars: int) -> np.ndarray:
+def _chunk_bounds(attrs: np.ndarray, n_chars: int, chunk_chars: int) -> np.ndarray:
     """Character cuts of about ``chunk_chars`` where a token ends and whitespace follows.
 
     The whitespace opens the next chunk, as it would in context, so WordPiece, byte-level
@@ -99,7 +121,6 @@ def _chunk_bounds(doc: Doc, n_chars: int, chunk_chars: int) -> np.ndarray:
     """
     if n_chars <= chunk_chars:
         return np.asarray([0, n_chars])
-    attrs = doc.to_array([IDX, LENGTH, SPACY]).astype(np.int64)
     cuts = (attrs[:, 0] + attrs[:, 1])[attrs[:, 2] == 1]
     bounds = [0]
     while n_chars - bounds[-1] > chunk_chars:
@@ -113,27 +134,43 @@ def _chunk_bounds(doc: Doc, n_chars: int, chunk_chars: int) -> np.ndarray:
     return np.asarray(bounds + [n_chars])
 
 
-def _align(doc: Doc, piece_ids: np.ndarray, spans: np.ndarray) -> DocPieces:
+def _align_chunk(chunk: Chunk, attrs: np.ndarray, encoding) -> DocPieces:
+    """The chunk's pieces and its tokens' alignment, offsets counted from the chunk."""
+    piece_ids = np.asarray(encoding.ids, dtype=np.int32)
+    spans = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
     piece_start, piece_end = spans[:, 0], spans[:, 1]
-    if len(doc) == 0 or len(piece_ids) == 0:
+    token_start = attrs[chunk.first : chunk.stop, 0] - chunk.start
+    token_end = token_start + attrs[chunk.first : chunk.stop, 1]
+    if len(token_start) == 0 or len(piece_ids) == 0:
         empty = np.zeros((0,), dtype=np.int64)
-        return DocPieces(piece_ids, np.full(len(doc), -1, dtype=np.int64), empty, empty)
-    attrs = doc.to_array([IDX, LENGTH, SENT_START]).astype(np.int64)
-    token_start, token_end = attrs[:, 0], attrs[:, 0] + attrs[:, 1]
+        return DocPieces(piece_ids, np.full(len(token_start), -1, dtype=np.int64), empty, empty)
     # A token is represented by the piece covering its first character, or else by
     # the first piece that starts inside it; tokens with neither get no piece.
     piece = np.searchsorted(piece_end, token_start, side="right")
     clipped = np.minimum(piece, len(piece_ids) - 1)
     has_piece = (piece < len(piece_ids)) & (piece_start[clipped] < token_end)
-    token_piece = np.where(has_piece, piece, -1)
     starts = np.searchsorted(piece_start, token_start, side="left")
-    if doc.has_annotation("SENT_START"):
-        sentence_starts = starts[attrs[:, 2] == 1]
-    else:
-        sentence_starts = starts[:1]
+    sentence = attrs[chunk.first : chunk.stop, 3] == 1
     return DocPieces(
         ids=piece_ids,
-        token_piece=token_piece,
+        token_piece=np.where(has_piece, piece, -1),
         token_starts=np.unique(starts),
-        sentence_starts=np.unique(sentence_starts),
+        sentence_starts=np.unique(starts[sentence]),
     )
+
+
+def _join(parts: List[DocPieces], has_sentences: bool) -> DocPieces:
+    """One doc's pieces from its chunks' (every doc has one), counted from the doc start."""
+    shifts = np.cumsum([0] + [len(p) for p in parts[:-1]])
+
+    def shifted(field: str) -> np.ndarray:
+        return np.concatenate([getattr(p, field) + s for p, s in zip(parts, shifts)])
+
+    token_piece = np.concatenate(
+        [np.where(p.token_piece >= 0, p.token_piece + s, -1) for p, s in zip(parts, shifts)]
+    )
+    token_starts = np.unique(shifted("token_starts"))
+    # Without sentence boundaries the doc start is the only sentence start known.
+    sentence_starts = np.unique(shifted("sentence_starts")) if has_sentences else token_starts[:1]
+    ids = np.concatenate([p.ids for p in parts])
+    return DocPieces(ids, token_piece, token_starts, sentence_starts)

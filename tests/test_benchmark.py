@@ -49,3 +49,13 @@ def test_scaling_runs_each_size_in_a_fresh_process(tiny_bert, tmp_path):
     assert ratios["seconds"] == pytest.approx(large["seconds"] / small["seconds"])
     assert ratios["rss_peak_mb"] == pytest.approx(large["rss_peak_mb"] / small["rss_peak_mb"])
     assert "rss_growth_mb" in ratios
+
+
+def test_scaling_with_a_trained_pipeline_counts_its_entities(tiny_bert, trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    argv = ["--encoder", tiny_bert, "--model", str(tmp_path / "model"), "--scaling", "100"]
+    result = main(argv + ["--scale-factor", "2", "--output", str(tmp_path / "scaling.json")])
+    for key, n_words in (("small", 100), ("large", 200)):
+        doc = nlp(nlp.make_doc(synthetic_text(n_words, seed=0)))
+        assert result["scaling"][key]["entities"] == len(doc.ents)

@@ -246,7 +246,7 @@ def test_tags_to_spans_and_confidences():
     assert spans == [(0, 1, "PER"), (1, 3, "PER"), (4, 7, "LOC"), (8, 9, "PER"), (9, 10, "LOC")]
     probs = np.full((len(tags), len(names)), 0.05)
     probs[np.arange(len(tags)), tags] = [0.9, 0.8, 0.6, 0.99, 0.7, 0.5, 0.95, 0.9, 0.4, 0.3]
-    confidences = span_confidences(probs, tags, spans)
+    confidences = span_confidences(np.log(probs), tags, spans)
     assert confidences.dtype == np.float32
     np.testing.assert_allclose(confidences, [0.9, 0.6, 0.5, 0.4, 0.3], rtol=1e-6)
     assert tags_to_spans(np.zeros(4, dtype=np.int64), names) == []

@@ -45,7 +45,9 @@ def test_spacy_corpus_would_retokenize_and_drop_sentences(corpus_path):
 def test_gold_preproc_gives_one_example_per_sentence(corpus_path):
     examples = read("spacy-ctxext.GoldDocCorpus.v1", corpus_path, gold_preproc=True)
     assert [[t.text for t in eg.predicted] for eg in examples] == [
-        WORDS[0:2], WORDS[2:6], WORDS[6:10]
+        WORDS[0:2],
+        WORDS[2:6],
+        WORDS[6:10],
     ]
 
 
