@@ -7,10 +7,12 @@ entities found, so ``--model`` runs a trained ctx_ner pipeline instead):
   b. spaCy's ``transformer`` (strided_spans 128/96) + ``ner`` listening to it;
   c. the bare encoder forward over the windows ``ctx_ner`` builds (the practical limit).
 ``--scaling N`` instead runs ``ctx_ner`` on one doc of N and of N*factor words, each in a
-fresh subprocess, and compares their time and peak RSS (``ru_maxrss``).
+fresh subprocess, and compares their time and peak RSS (``VmHWM``, restarted after the
+pipeline is loaded and warm).
 
 Usage: ``python -m spacy_ctxext.benchmark [--encoder NAME] [--random-weights]
-[--docs PATH.spacy|PATH.conll] [--n-docs 120] [--words 2000] [--batch-size 8] [--gpu-id 0]
+[--docs PATH.spacy|PATH.conll] [--n-docs 120] [--words 2000] [--batch-size 8] [--repeat 1]
+[--gpu-id 0]
 [--threads N] [--model PIPELINE] [--scaling N [--scale-factor 10]]
 [--output metrics/benchmark.json]``
 """
@@ -28,7 +30,7 @@ import time
 from importlib.metadata import version
 from itertools import islice
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import spacy
 import spacy_transformers  # noqa: F401  (registers the transformer factory)
@@ -189,29 +191,57 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     return run
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmHWM") -> float:
+    """Peak (VmHWM) or current (VmRSS) resident memory, MB; ru_maxrss without /proc."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def reset_peak_rss() -> None:
+    """Restart the peak (VmHWM) at the current RSS, so that a peak is one run's.
+
+    Loading a saved pipeline peaks higher than running it on a 10,000-word doc, so the
+    process's lifetime peak would hide the run. Linux >= 4.0; elsewhere peaks stay the
+    process's.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def timed(run: Callable[[], int], gpu: bool) -> dict:
     if gpu:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    reset_peak_rss()
     start = time.perf_counter()
     words = run()
     if gpu:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     result = {"words": words, "seconds": seconds, "words_per_s": words / seconds}
-    result["rss_peak_mb"] = rss_mb()  # the process's peak so far
+    result["rss_peak_mb"] = rss_mb()  # the peak during this run
     if gpu:
         result["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 
-def time_pipe(nlp, texts: List[str], batch_size: int, gpu: bool) -> dict:
-    list(nlp.pipe(texts[:2], batch_size=batch_size))  # warm-up
-    return timed(lambda: sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size)), gpu)
+def pipe_runner(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
+    def run(limit: Optional[int] = None) -> int:
+        return sum(len(doc) for doc in nlp.pipe(texts[:limit], batch_size=batch_size))
+
+    return run
+
+
+def median_run(runs: List[dict]) -> dict:
+    """The run of median time, with every run's seconds (this machine is noisy)."""
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "seconds_all": [r["seconds"] for r in runs]}
 
 
 def cpu_name() -> str:
@@ -236,17 +266,25 @@ def environment(gpu_id: int) -> dict:
 
 
 def compare(args, encoder: str, gpu: bool) -> dict:
+    """Time a, b and c in turn, ``args.repeat`` rounds; each path's median run counts."""
     texts = load_texts(args)
     nlp_a = ctx_ner_pipeline(args, encoder)
-    paths = {"a": time_pipe(nlp_a, texts, args.batch_size, gpu)}
     nlp_b = build_spacy_transformers(resolve_encoder_name(encoder), gpu)
-    paths["b"] = time_pipe(nlp_b, texts, args.batch_size, gpu)
-    run_c = bare_encoder(nlp_a, texts, args.batch_size)
-    run_c(2)  # warm-up
-    paths["c"] = timed(run_c, gpu)
+    runners = {
+        "a": pipe_runner(nlp_a, texts, args.batch_size),
+        "b": pipe_runner(nlp_b, texts, args.batch_size),
+        "c": bare_encoder(nlp_a, texts, args.batch_size),
+    }
+    for run in runners.values():
+        run(2)  # warm-up
+    trials: Dict[str, List[dict]] = {key: [] for key in runners}
+    for _ in range(args.repeat):
+        for key, run in runners.items():
+            trials[key].append(timed(run, gpu))
+    paths = {key: median_run(runs) for key, runs in trials.items()}
     wps = {k: v["words_per_s"] for k, v in paths.items()}
     ratios = {"a/b": wps["a"] / wps["b"], "a/c": wps["a"] / wps["c"]}
-    return {"docs": len(texts), "paths": paths, "ratios": ratios, "rss_peak_mb": rss_mb()}
+    return {"docs": len(texts), "paths": paths, "ratios": ratios}
 
 
 def run_child(args, encoder: str, gpu: bool) -> dict:
@@ -254,12 +292,12 @@ def run_child(args, encoder: str, gpu: bool) -> dict:
     nlp = ctx_ner_pipeline(args, encoder)
     nlp(synthetic_text(200, args.seed + 1))  # warm-up
     text = synthetic_text(args.child, args.seed)
-    baseline = rss_mb()
+    baseline = rss_mb("VmRSS")
     made = {}
 
     def run() -> int:
         made["doc"] = nlp.make_doc(text)
-        made["rss_doc_peak_mb"] = rss_mb()
+        made["rss_doc_mb"] = rss_mb("VmRSS")
         made["doc"] = nlp(made["doc"])
         return len(made["doc"])
 
@@ -267,9 +305,9 @@ def run_child(args, encoder: str, gpu: bool) -> dict:
     result["entities"] = len(made["doc"].ents)
     result["rss_baseline_mb"] = baseline
     result["rss_growth_mb"] = result["rss_peak_mb"] - baseline
-    # The spaCy Doc's own memory (make_doc) apart from what the pipeline adds on top.
-    result["rss_doc_mb"] = made["rss_doc_peak_mb"] - baseline
-    result["rss_pipeline_mb"] = result["rss_peak_mb"] - made["rss_doc_peak_mb"]
+    # The input Doc's own memory (make_doc) apart from what the pipeline adds on top.
+    result["rss_doc_mb"] = made["rss_doc_mb"] - baseline
+    result["rss_pipeline_mb"] = result["rss_peak_mb"] - made["rss_doc_mb"]
     return result
 
 
@@ -345,6 +383,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--n-docs", type=int, help="docs to use (synthetic: 120; real: all)")
     p.add_argument("--words", type=int, default=2000, help="words per synthetic doc")
     p.add_argument("--batch-size", type=int, default=8, help="nlp.pipe batch size")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of a, b, c (median counts)")
     p.add_argument("--batch-wordpieces", type=int, default=4096, help="ctx_ner encoder budget")
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
