@@ -37,6 +37,7 @@ import spacy_transformers  # noqa: F401  (registers the transformer factory)
 import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
+from thinc.api import fix_random_seed
 
 from . import pipeline  # noqa: F401  (registers ctx_ner)
 from .architectures import autocast_dtype, get_net, plan_docs
@@ -121,6 +122,7 @@ def build_ctx_ner(encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = Fals
 def ctx_ner_pipeline(args, encoder: str):
     """(a): the trained pipeline of ``--model``, else ctx_ner with a random head."""
     if not args.model:
+        fix_random_seed(args.seed)  # the same random head (and entities) in every process
         return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
     nlp = spacy.load(args.model)
     nlp.max_length = 10**9

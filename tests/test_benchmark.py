@@ -6,7 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from spacy_ctxext.benchmark import main, reset_peak_rss, rss_mb, synthetic_text
+from spacy_ctxext.benchmark import (
+    ctx_ner_pipeline,
+    main,
+    parse_args,
+    reset_peak_rss,
+    rss_mb,
+    synthetic_text,
+)
 
 
 def test_synthetic_text_is_deterministic_english_like():
@@ -73,3 +80,11 @@ def test_peak_rss_restarts_after_a_freed_allocation():
     assert rss_mb() - rss_mb("VmRSS") > 150
     reset_peak_rss()
     assert rss_mb() - rss_mb("VmRSS") < 50
+
+
+def test_random_head_is_the_same_in_every_process(tiny_bert):
+    args = parse_args(["--encoder", tiny_bert, "--seed", "3"])
+    text = synthetic_text(60, seed=0)
+    first, second = (ctx_ner_pipeline(args, tiny_bert)(text) for _ in range(2))
+    assert [t.ent_iob_ + t.ent_type_ for t in first] == [t.ent_iob_ + t.ent_type_ for t in second]
+    assert first.spans["ctx_ner"].attrs["scores"] == second.spans["ctx_ner"].attrs["scores"]
