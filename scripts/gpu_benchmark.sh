@@ -10,7 +10,7 @@
 # Then one `run` tool call:
 #   run(command="bash scripts/gpu_benchmark.sh", carry=[".gpucarry"], timeout_s=420)
 # It writes benchmark-{minilm,bert-base}.json, scaling-minilm.json and their logs under $OUT, and
-# prints a short table per run. Knobs (env): N_DOCS WORDS BATCH GPU_ID MODELS SCALING (0 = skip)
+# prints a short table per run. Knobs (env): N_DOCS WORDS BATCH REPEAT GPU_ID MODELS SCALING (0 = skip)
 # SCALE_FACTOR PYTHON. A local smoke test on CPU:
 #   PYTHON=.venv/bin/python GPU_ID=-1 N_DOCS=2 WORDS=100 SCALING=100 OUT=/tmp/gpubench \
 #     bash scripts/gpu_benchmark.sh
@@ -60,7 +60,8 @@ common=(--random-weights --gpu-id "$GPU_ID" --batch-size "${BATCH:-8}")
 for model in ${MODELS:-minilm bert-base}; do
   echo "== $model: ${N_DOCS:-120} docs x ${WORDS:-2000} words"
   ${PYTHON} -m spacy_ctxext.benchmark --encoder "$encoders/$model" "${common[@]}" \
-    --n-docs "${N_DOCS:-120}" --words "${WORDS:-2000}" --output "$OUT/benchmark-$model.json" \
+    --n-docs "${N_DOCS:-120}" --words "${WORDS:-2000}" --repeat "${REPEAT:-3}" \
+    --output "$OUT/benchmark-$model.json" \
     > "$OUT/benchmark-$model.log" 2>&1 || echo "benchmark $model failed (rc $?)"
   tail -n 6 "$OUT/benchmark-$model.log"
 done
