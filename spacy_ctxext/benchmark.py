@@ -13,7 +13,7 @@ pipeline is loaded and warm).
 Usage: ``python -m spacy_ctxext.benchmark [--encoder NAME] [--random-weights]
 [--docs PATH.spacy|PATH.conll] [--n-docs 120] [--words 2000] [--batch-size 8] [--repeat 1]
 [--gpu-id 0]
-[--threads N] [--model PIPELINE] [--scaling N [--scale-factor 10]]
+[--threads N] [--model PIPELINE] [--window W --context C] [--scaling N [--scale-factor 10]]
 [--output metrics/benchmark.json]``
 """
 
@@ -43,6 +43,8 @@ from . import pipeline  # noqa: F401  (registers ctx_ner)
 from .architectures import autocast_dtype, get_net, plan_docs
 from .convert import read_conll
 from .encoder import resolve_encoder_name
+from .positions import usable_positions
+from .windows import check_window_sizes
 
 COMMON = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which "
@@ -105,13 +107,16 @@ def init_examples(nlp) -> List[Example]:
     return examples
 
 
-def build_ctx_ner(encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = False):
+def build_ctx_ner(
+    encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = False, **window_sizes: int
+):
     nlp = spacy.blank("en")
     nlp.max_length = 10**9  # long synthetic docs (--scaling) are the point here
     encoder_config = {
         "name": encoder,
         "batch_wordpieces": batch_wordpieces,
         "cpu_bfloat16": cpu_bfloat16,
+        **window_sizes,
     }
     nlp.add_pipe("ctx_ner", config={"model": {"encoder": encoder_config}})
     examples = init_examples(nlp)
@@ -121,13 +126,18 @@ def build_ctx_ner(encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = Fals
 
 def ctx_ner_pipeline(args, encoder: str):
     """(a): the trained pipeline of ``--model``, else ctx_ner with a random head."""
+    sizes = {k: v for k, v in (("window", args.window), ("context", args.context)) if v is not None}
     if not args.model:
         fix_random_seed(args.seed)  # the same random head (and entities) in every process
-        return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16)
+        return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16, **sizes)
     nlp = spacy.load(args.model)
     nlp.max_length = 10**9
     ctx_encoder = nlp.get_pipe("ctx_ner").model.layers[0]
     ctx_encoder.attrs.update(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16)
+    ctx_encoder.attrs.update(sizes)
+    check_window_sizes(ctx_encoder.attrs["window"], ctx_encoder.attrs["context"])
+    if ctx_encoder.attrs["window"] > usable_positions(get_net(ctx_encoder).encoder):
+        raise ValueError(f"--window {args.window} exceeds the encoder's positions.")
     return nlp
 
 
@@ -325,6 +335,8 @@ def scaling(args, encoder: str) -> dict:
             cmd += ["--threads", str(args.threads)] if args.threads else []
             cmd += ["--cpu-bf16"] if args.cpu_bf16 else []
             cmd += ["--model", args.model] if args.model else []
+            cmd += ["--window", str(args.window)] if args.window else []
+            cmd += ["--context", str(args.context)] if args.context is not None else []
             subprocess.run(cmd, check=True)
             runs[key] = json.loads(out.read_text())["run"]
     s, g = runs["small"], runs["large"]
@@ -387,6 +399,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8, help="nlp.pipe batch size")
     p.add_argument("--repeat", type=int, default=1, help="rounds of a, b, c (median counts)")
     p.add_argument("--batch-wordpieces", type=int, default=4096, help="ctx_ner encoder budget")
+    p.add_argument("--window", type=int, help="ctx_ner window, wordpieces (default: its own)")
+    p.add_argument("--context", type=int, help="ctx_ner context each side (default: its own)")
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu-bf16", action="store_true", help="ctx_ner (a, c) in bf16 on CPU")

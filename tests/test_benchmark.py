@@ -88,3 +88,15 @@ def test_random_head_is_the_same_in_every_process(tiny_bert):
     first, second = (ctx_ner_pipeline(args, tiny_bert)(text) for _ in range(2))
     assert [t.ent_iob_ + t.ent_type_ for t in first] == [t.ent_iob_ + t.ent_type_ for t in second]
     assert first.spans["ctx_ner"].attrs["scores"] == second.spans["ctx_ner"].attrs["scores"]
+
+
+def test_window_settings_reach_new_and_loaded_pipelines(tiny_bert, trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    for extra in ([], ["--model", str(tmp_path / "model")]):
+        args = parse_args(["--encoder", tiny_bert, "--window", "64", "--context", "0"] + extra)
+        encoder = ctx_ner_pipeline(args, tiny_bert).get_pipe("ctx_ner").model.layers[0]
+        assert (encoder.attrs["window"], encoder.attrs["context"]) == (64, 0)
+    too_long = ["--encoder", tiny_bert, "--model", str(tmp_path / "model"), "--window", "4096"]
+    with pytest.raises(ValueError, match="positions"):
+        ctx_ner_pipeline(parse_args(too_long), tiny_bert)
