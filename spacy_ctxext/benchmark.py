@@ -43,6 +43,7 @@ from . import pipeline  # noqa: F401  (registers ctx_ner)
 from .architectures import autocast_dtype, get_net, plan_docs
 from .convert import read_conll
 from .encoder import resolve_encoder_name
+from .encoding import as_long
 from .positions import usable_positions
 from .windows import check_window_sizes
 
@@ -190,8 +191,7 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     for i in range(0, len(docs), batch_size):
         plan = plan_docs(encoder, docs[i : i + batch_size])
         for b in plan.batches:
-            batches.append((torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask)))
-    batches = [(ids.to(device), mask.to(device)) for ids, mask in batches]
+            batches.append((as_long(b.input_ids, device), as_long(b.attention_mask, device)))
     words = sum(len(doc) for doc in docs)
 
     def run(limit: Optional[int] = None) -> int:

@@ -92,7 +92,7 @@ def plan_batch(
         tokens = placed[bounds[b] : bounds[b + 1]]
         input_ids, mask = _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id)
         rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
-        batches.append(EncoderBatch(input_ids, mask, rows, cols, tokens))
+        batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens)))
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     return BatchPlan(batches, empty_tokens, doc_lengths)
 
@@ -134,8 +134,8 @@ def _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id):
     doc_of_window, local_of_window = owners
     prefix, suffix = specials
     width = int(lengths[members].max())
-    input_ids = np.full((len(members), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(members), width), dtype=np.int64)
+    input_ids = np.full((len(members), width), pad_id, dtype=np.int32)
+    mask = np.zeros((len(members), width), dtype=np.int32)
     for row, g in enumerate(members):
         d, k = doc_of_window[g], local_of_window[g]
         plan = plans[d]
@@ -143,6 +143,11 @@ def _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id):
         input_ids[row, : len(seq)] = seq
         mask[row, : len(seq)] = 1
     return input_ids, mask
+
+
+def _int32(*arrays: np.ndarray) -> List[np.ndarray]:
+    """A plan holds a million-word doc's batches until they run: half size, widened per call."""
+    return [a.astype(np.int32) for a in arrays]
 
 
 def _window_owners(plans: List[Windows]):
@@ -165,21 +170,26 @@ def run_plan(net, plan: BatchPlan, *, use_head: bool, autocast_dtype=None) -> to
     outputs = torch.zeros((plan.n_tokens, width), device=device)
     for batch in plan.batches:
         out, tokens = _run_batch(net, batch, use_head, autocast_dtype)
-        outputs[torch.from_numpy(tokens).to(device)] = out
+        outputs[as_long(tokens, device)] = out
     if len(plan.empty_tokens):
-        empty = torch.from_numpy(plan.empty_tokens).to(device)
+        empty = as_long(plan.empty_tokens, device)
         outputs[empty] = net.empty_output(use_head).expand(len(empty), -1)
     return outputs
+
+
+def as_long(array: np.ndarray, device) -> torch.Tensor:
+    """An index or id array as the int64 tensor torch and HF encoders expect."""
+    return torch.from_numpy(array).to(device=device, dtype=torch.long)
 
 
 def _encode_batch(net, batch: EncoderBatch, use_head: bool, autocast_dtype) -> torch.Tensor:
     device = net.empty.device
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         out = net(
-            torch.from_numpy(batch.input_ids).to(device),
-            torch.from_numpy(batch.attention_mask).to(device),
-            torch.from_numpy(batch.rows).to(device),
-            torch.from_numpy(batch.cols).to(device),
+            as_long(batch.input_ids, device),
+            as_long(batch.attention_mask, device),
+            as_long(batch.rows, device),
+            as_long(batch.cols, device),
             use_head,
         )
     return out.float()
