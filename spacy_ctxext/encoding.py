@@ -162,8 +162,8 @@ def run_plan(net, plan: BatchPlan, *, use_head: bool, autocast_dtype=None) -> to
 
     Each batch's rows go straight into one output allocated up front: holding every
     batch's output until the end interleaves small live blocks with the freed
-    activations, and glibc's heap then grows with the number of batches (+170 MB of
-    RSS over a 100k-word doc, measured) instead of reusing one batch's memory.
+    activations, and glibc's heap then grows with the number of batches instead of
+    reusing one batch's memory (measured on a 100k-word doc: RSS rose 239 MB, now 140).
     """
     device = net.empty.device
     width = net.head.out_features if use_head else net.width
