@@ -323,22 +323,36 @@ def run_child(args, encoder: str, gpu: bool) -> dict:
     return result
 
 
+def child_command(args, encoder: str, n_words: int, output: Path) -> List[str]:
+    cmd = [sys.executable, "-m", "spacy_ctxext.benchmark", "--_child", str(n_words)]
+    cmd += ["--encoder", encoder, "--gpu-id", str(args.gpu_id), "--seed", str(args.seed)]
+    cmd += ["--batch-wordpieces", str(args.batch_wordpieces), "--output", str(output)]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    cmd += ["--cpu-bf16"] if args.cpu_bf16 else []
+    cmd += ["--model", args.model] if args.model else []
+    cmd += ["--window", str(args.window)] if args.window else []
+    cmd += ["--context", str(args.context)] if args.context is not None else []
+    return cmd
+
+
+def median_peak_run(runs: List[dict]) -> dict:
+    ordered = sorted(runs, key=lambda run: run["rss_peak_mb"])
+    median = ordered[(len(ordered) - 1) // 2]
+    return {**median, "rss_peak_mb_all": [r["rss_peak_mb"] for r in runs]}
+
+
 def scaling(args, encoder: str) -> dict:
+    """Each size in fresh processes, ``args.repeat`` rounds; the run of median peak counts
+    (glibc's heap makes a 1M-word peak vary by ~100 MB from run to run)."""
     sizes = {"small": args.scaling, "large": args.scaling * args.scale_factor}
-    runs = {}
+    trials: Dict[str, List[dict]] = {key: [] for key in sizes}
     with tempfile.TemporaryDirectory() as tmp:
-        for key, n_words in sizes.items():
-            out = Path(tmp) / f"{key}.json"
-            cmd = [sys.executable, "-m", "spacy_ctxext.benchmark", "--_child", str(n_words)]
-            cmd += ["--encoder", encoder, "--gpu-id", str(args.gpu_id), "--seed", str(args.seed)]
-            cmd += ["--batch-wordpieces", str(args.batch_wordpieces), "--output", str(out)]
-            cmd += ["--threads", str(args.threads)] if args.threads else []
-            cmd += ["--cpu-bf16"] if args.cpu_bf16 else []
-            cmd += ["--model", args.model] if args.model else []
-            cmd += ["--window", str(args.window)] if args.window else []
-            cmd += ["--context", str(args.context)] if args.context is not None else []
-            subprocess.run(cmd, check=True)
-            runs[key] = json.loads(out.read_text())["run"]
+        for _ in range(args.repeat):
+            for key, n_words in sizes.items():
+                out = Path(tmp) / f"{key}.json"
+                subprocess.run(child_command(args, encoder, n_words, out), check=True)
+                trials[key].append(json.loads(out.read_text())["run"])
+    runs = {key: median_peak_run(runs) for key, runs in trials.items()}
     s, g = runs["small"], runs["large"]
     ratios = {k: g[k] / s[k] for k in ("words", "seconds", "rss_peak_mb")}
     # Growth over the warm process; a floor of 1 MB keeps a near-zero small run from exploding it.
@@ -397,7 +411,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--n-docs", type=int, help="docs to use (synthetic: 120; real: all)")
     p.add_argument("--words", type=int, default=2000, help="words per synthetic doc")
     p.add_argument("--batch-size", type=int, default=8, help="nlp.pipe batch size")
-    p.add_argument("--repeat", type=int, default=1, help="rounds of a, b, c (median counts)")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of a, b, c or of --scaling")
     p.add_argument("--batch-wordpieces", type=int, default=4096, help="ctx_ner encoder budget")
     p.add_argument("--window", type=int, help="ctx_ner window, wordpieces (default: its own)")
     p.add_argument("--context", type=int, help="ctx_ner context each side (default: its own)")

@@ -46,12 +46,14 @@ def test_compare_three_paths(tiny_bert, tmp_path):
 def test_scaling_runs_each_size_in_a_fresh_process(tiny_bert, tmp_path):
     output = tmp_path / "scaling.json"
     argv = ["--encoder", tiny_bert, "--random-weights", "--scaling", "200", "--threads", "1"]
-    result = main(argv + ["--output", str(output)])
+    result = main(argv + ["--repeat", "3", "--output", str(output)])
     assert json.loads(output.read_text())["ratios"] == result["ratios"]
     small, large = result["scaling"]["small"], result["scaling"]["large"]
     assert 200 <= small["words"] < large["words"]
     for run in (small, large):
         assert run["seconds"] > 0 and run["rss_peak_mb"] >= run["rss_baseline_mb"] > 0
+        assert len(run["rss_peak_mb_all"]) == 3
+        assert run["rss_peak_mb"] == sorted(run["rss_peak_mb_all"])[1]
         assert run["rss_growth_mb"] == pytest.approx(run["rss_peak_mb"] - run["rss_baseline_mb"])
     ratios = result["ratios"]
     assert ratios["words"] == pytest.approx(large["words"] / small["words"])
