@@ -14,10 +14,9 @@ import argparse
 
 import spacy
 
-from spacy_ctxext.architectures import get_net
+from spacy_ctxext.architectures import get_net, set_window_sizes
 from spacy_ctxext.evaluate import evaluate_pipeline
-from spacy_ctxext.positions import extend_position_embeddings, usable_positions
-from spacy_ctxext.windows import check_window_sizes
+from spacy_ctxext.positions import extend_position_embeddings
 
 
 def main() -> None:
@@ -39,16 +38,13 @@ def main() -> None:
     encoder = nlp.get_pipe(args.component).model.layers[0]
     net = get_net(encoder)
     trained = (encoder.attrs["window"], encoder.attrs["context"])
-    args.window = args.window or trained[0]
-    args.context = trained[1] if args.context is None else args.context
     if args.extend:
-        extend_position_embeddings(net.encoder, args.window, args.extend)
-    if args.window > usable_positions(net.encoder):
-        parser.error(f"--window {args.window} exceeds the encoder's positions: add --extend")
-    check_window_sizes(args.window, args.context)
+        extend_position_embeddings(net.encoder, args.window or trained[0], args.extend)
+    try:
+        set_window_sizes(encoder, args.window, args.context)
+    except ValueError as err:
+        parser.error(f"{err} Here: --extend, or a smaller --window / --context.")
     encoder.attrs.update(
-        window=args.window,
-        context=args.context,
         isolate_sentences=(
             encoder.attrs["isolate_sentences"]
             if args.isolate_sentences is None
@@ -59,7 +55,8 @@ def main() -> None:
     scores = evaluate_pipeline(nlp, args.data)["spacy"]
     print(
         f"{args.model}: trained window/context {trained[0]}/{trained[1]}, scored with "
-        f"{args.window}/{args.context}{' + ' + args.extend if args.extend else ''}"
+        f"{encoder.attrs['window']}/{encoder.attrs['context']}"
+        f"{' + ' + args.extend if args.extend else ''}"
         f"{', sentences isolated' if encoder.attrs['isolate_sentences'] else ''}"
         f"{', CPU bfloat16' if args.cpu_bf16 else ''}: "
         f"ents_f {100 * scores['ents_f']:.2f}"

@@ -157,16 +157,30 @@ def encoder_init(model: Model, X=None, Y=None) -> None:
     positions = usable_positions(net.encoder)
     if model.attrs["window"] is None:
         model.attrs["window"] = positions
-    elif model.attrs["window"] > positions:
+    if model.attrs["context"] is None:
+        model.attrs["context"] = model.attrs["window"] // 8
+    _check_window(model.attrs["window"], model.attrs["context"], positions)
+    model.set_dim("nO", net.width)
+
+
+def set_window_sizes(
+    encoder: Model, window: Optional[int] = None, context: Optional[int] = None
+) -> None:
+    """Give an initialized or loaded encoder other window sizes, checked as at initialize."""
+    window = encoder.attrs["window"] if window is None else window
+    context = encoder.attrs["context"] if context is None else context
+    _check_window(window, context, usable_positions(get_net(encoder).encoder))
+    encoder.attrs.update(window=window, context=context)
+
+
+def _check_window(window: int, context: int, positions: int) -> None:
+    if window > positions:
         raise ValueError(
-            f"window={model.attrs['window']} needs more positions than the encoder has "
+            f"window={window} needs more positions than the encoder has "
             f"({positions}): set max_position_embeddings (with position_extension 'copy' or "
             "'interpolate', or rope_scaling for rotary encoders) or lower window."
         )
-    if model.attrs["context"] is None:
-        model.attrs["context"] = model.attrs["window"] // 8
-    check_window_sizes(model.attrs["window"], model.attrs["context"])
-    model.set_dim("nO", net.width)
+    check_window_sizes(window, context)
 
 
 def encoder_forward(model: Model, docs: List[Doc], is_train: bool):

@@ -40,12 +40,10 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from . import pipeline  # noqa: F401  (registers ctx_ner)
-from .architectures import autocast_dtype, get_net, plan_docs
+from .architectures import autocast_dtype, get_net, plan_docs, set_window_sizes
 from .convert import read_conll
 from .encoder import resolve_encoder_name
 from .encoding import as_long
-from .positions import usable_positions
-from .windows import check_window_sizes
 
 COMMON = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which "
@@ -135,10 +133,7 @@ def ctx_ner_pipeline(args, encoder: str):
     nlp.max_length = 10**9
     ctx_encoder = nlp.get_pipe("ctx_ner").model.layers[0]
     ctx_encoder.attrs.update(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16)
-    ctx_encoder.attrs.update(sizes)
-    check_window_sizes(ctx_encoder.attrs["window"], ctx_encoder.attrs["context"])
-    if ctx_encoder.attrs["window"] > usable_positions(get_net(ctx_encoder).encoder):
-        raise ValueError(f"--window {args.window} exceeds the encoder's positions.")
+    set_window_sizes(ctx_encoder, args.window, args.context)
     return nlp
 
 
@@ -250,10 +245,11 @@ def pipe_runner(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     return run
 
 
-def median_run(runs: List[dict]) -> dict:
-    """The run of median time, with every run's seconds (this machine is noisy)."""
-    ordered = sorted(runs, key=lambda run: run["seconds"])
-    return {**ordered[(len(ordered) - 1) // 2], "seconds_all": [r["seconds"] for r in runs]}
+def median_run(runs: List[dict], key: str) -> dict:
+    """The run of median ``key`` (the lower one of an even count), with every run's
+    ``key`` listed as ``key_all``: these machines are noisy."""
+    ordered = sorted(runs, key=lambda run: run[key])
+    return {**ordered[(len(ordered) - 1) // 2], f"{key}_all": [run[key] for run in runs]}
 
 
 def cpu_name() -> str:
@@ -293,7 +289,7 @@ def compare(args, encoder: str, gpu: bool) -> dict:
     for _ in range(args.repeat):
         for key, run in runners.items():
             trials[key].append(timed(run, gpu))
-    paths = {key: median_run(runs) for key, runs in trials.items()}
+    paths = {key: median_run(runs, "seconds") for key, runs in trials.items()}
     wps = {k: v["words_per_s"] for k, v in paths.items()}
     ratios = {"a/b": wps["a"] / wps["b"], "a/c": wps["a"] / wps["c"]}
     return {"docs": len(texts), "paths": paths, "ratios": ratios}
@@ -335,12 +331,6 @@ def child_command(args, encoder: str, n_words: int, output: Path) -> List[str]:
     return cmd
 
 
-def median_peak_run(runs: List[dict]) -> dict:
-    ordered = sorted(runs, key=lambda run: run["rss_peak_mb"])
-    median = ordered[(len(ordered) - 1) // 2]
-    return {**median, "rss_peak_mb_all": [r["rss_peak_mb"] for r in runs]}
-
-
 def scaling(args, encoder: str) -> dict:
     """Each size in fresh processes, ``args.repeat`` rounds; the run of median peak counts
     (glibc's heap makes a 1M-word peak vary by ~100 MB from run to run)."""
@@ -352,7 +342,7 @@ def scaling(args, encoder: str) -> dict:
                 out = Path(tmp) / f"{key}.json"
                 subprocess.run(child_command(args, encoder, n_words, out), check=True)
                 trials[key].append(json.loads(out.read_text())["run"])
-    runs = {key: median_peak_run(runs) for key, runs in trials.items()}
+    runs = {key: median_run(runs, "rss_peak_mb") for key, runs in trials.items()}
     s, g = runs["small"], runs["large"]
     ratios = {k: g[k] / s[k] for k in ("words", "seconds", "rss_peak_mb")}
     # Growth over the warm process; a floor of 1 MB keeps a near-zero small run from exploding it.
