@@ -18,7 +18,9 @@ import spacy
 import spacy_ctxext.architectures as architectures
 import spacy_ctxext.encoding as encoding
 import spacy_ctxext.pipeline as pipeline
-from spacy_ctxext.benchmark import build_ctx_ner, reset_peak_rss, rss_mb, synthetic_text
+from spacy_ctxext.benchmark.measure import reset_peak_rss, rss_mb
+from spacy_ctxext.benchmark.pipelines import build_ctx_ner
+from spacy_ctxext.benchmark.texts import synthetic_text
 
 ROWS = []
 

@@ -5,15 +5,13 @@ import os
 
 import numpy as np
 import pytest
+import spacy
+from spacy.tokens import DocBin
 
-from spacy_ctxext.benchmark import (
-    ctx_ner_pipeline,
-    main,
-    parse_args,
-    reset_peak_rss,
-    rss_mb,
-    synthetic_text,
-)
+from spacy_ctxext.benchmark.cli import main, parse_args
+from spacy_ctxext.benchmark.measure import reset_peak_rss, rss_mb
+from spacy_ctxext.benchmark.pipelines import ctx_ner_pipeline
+from spacy_ctxext.benchmark.texts import load_texts, synthetic_text
 
 
 def test_synthetic_text_is_deterministic_english_like():
@@ -102,3 +100,12 @@ def test_window_settings_reach_new_and_loaded_pipelines(tiny_bert, trained, tmp_
     too_long = ["--encoder", tiny_bert, "--model", str(tmp_path / "model"), "--window", "4096"]
     with pytest.raises(ValueError, match="positions"):
         ctx_ner_pipeline(parse_args(too_long), tiny_bert)
+
+
+def test_load_texts_synthetic_or_from_a_docbin(tmp_path):
+    assert load_texts(None, 2, 40, seed=5) == [synthetic_text(40, 5), synthetic_text(40, 6)]
+    nlp = spacy.blank("en")
+    texts = ["First doc here.", "Second one.", "Third."]
+    DocBin(docs=[nlp(t) for t in texts]).to_disk(tmp_path / "docs.spacy")
+    assert load_texts(str(tmp_path / "docs.spacy"), 2, 0, seed=0) == texts[:2]
+    assert load_texts(str(tmp_path / "docs.spacy"), None, 0, seed=0) == texts

@@ -1,0 +1,1 @@
+"""Throughput and memory benchmark: ``python -m spacy_ctxext.benchmark --help``."""
