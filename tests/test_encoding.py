@@ -2,11 +2,14 @@
 paths give what a plain one-window, one-doc computation gives."""
 
 import numpy as np
+import pytest
 import torch
-from conftest import TRAIN_DATA
+from conftest import TRAIN_DATA, make_examples
 
+from spacy_ctxext import encoding
 from spacy_ctxext.architectures import get_net, plan_docs
 from spacy_ctxext.decoding import constrained_viterbi, transition_rules
+from spacy_ctxext.encoder import ContextNet
 from spacy_ctxext.encoding import run_plan
 
 STORY = "Mary Smith met Peter Jones in Paris . They talked about London and Berlin . "
@@ -85,3 +88,65 @@ def test_predict_leaves_the_model_outputs_untouched(trained):
     ner.predict(docs)
     for a, b in zip(before, scores):
         np.testing.assert_array_equal(a, b)
+
+
+def test_only_long_batches_trim_the_heap(trained, monkeypatch):
+    nlp, _ = trained
+    encoder = nlp.get_pipe("ctx_ner").model.layers[0]
+    trims = []
+    monkeypatch.setattr(encoding, "trim_heap", lambda: trims.append(1))
+    docs = make_docs(nlp)
+    n_tokens = sum(len(doc) for doc in docs)
+    for threshold, expected in ((n_tokens + 1, []), (n_tokens, [1])):
+        monkeypatch.setattr(encoding, "TRIM_AFTER_TOKENS", threshold)
+        trims.clear()
+        plan_docs(encoder, docs)
+        assert trims == expected
+
+
+def failing_forward(limit, calls):
+    """ContextNet.forward that runs out of memory above ``limit`` windows per call."""
+    forward = ContextNet.forward
+
+    def run(self, input_ids, *args):
+        calls.append(len(input_ids))
+        if len(input_ids) > limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(self, input_ids, *args)
+
+    return run
+
+
+def test_oom_at_inference_splits_batches_down_to_one_window(trained_nlp, monkeypatch):
+    ner = trained_nlp.get_pipe("ctx_ner")
+    docs = [
+        trained_nlp.make_doc(STORY * 40),
+        trained_nlp.make_doc(""),
+        trained_nlp.make_doc(STORY * 3),
+    ]
+    expected, expected_tags = ner.model.predict(docs), ner.predict(docs)
+    calls = []
+    monkeypatch.setattr(ContextNet, "forward", failing_forward(1, calls))
+    got, tags = ner.model.predict(docs), ner.predict(docs)
+    assert max(calls) > 2 and 1 in calls
+    for x, y in zip(expected, got):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+    for (a, _), (b, _) in zip(expected_tags, tags):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_oom_on_a_single_window_names_the_settings(trained_nlp, monkeypatch):
+    ner = trained_nlp.get_pipe("ctx_ner")
+    monkeypatch.setattr(ContextNet, "forward", failing_forward(0, []))
+    with pytest.raises(torch.cuda.OutOfMemoryError, match=r"single window.*`window`") as err:
+        ner.model.predict([trained_nlp.make_doc(STORY * 20)])
+    assert "batch_wordpieces" in str(err.value)
+
+
+def test_oom_in_training_is_raised_with_advice(fresh, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ContextNet, "forward", failing_forward(0, calls))
+    with pytest.raises(torch.cuda.OutOfMemoryError, match=r"training.*`batch_wordpieces`"):
+        fresh.update(make_examples(fresh))
+    # No retry in training: the first failed call is reported.
+    assert len(calls) == 1

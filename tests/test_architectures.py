@@ -1,0 +1,36 @@
+"""Architecture settings are checked early; worker processes run torch."""
+
+import pytest
+import spacy
+import torch
+from conftest import STORY, TRAIN_DATA, entities, make_examples, make_nlp
+
+
+def test_window_over_max_position_embeddings_fails_at_add_pipe(tiny_bert):
+    with pytest.raises(ValueError, match=r"window=256.*max_position_embeddings=128"):
+        make_nlp(tiny_bert, window=256, max_position_embeddings=128)
+
+
+def test_unknown_position_extension_lists_allowed_values(tiny_bert):
+    with pytest.raises(ValueError, match="'stretch'.*'none', 'copy', 'interpolate'"):
+        make_nlp(tiny_bert, position_extension="stretch")
+
+
+def test_window_beyond_encoder_positions_fails_at_initialize(tiny_bert):
+    nlp = make_nlp(tiny_bert, window=256)
+    with pytest.raises(ValueError, match=r"window=256.*\(128\).*max_position_embeddings"):
+        nlp.initialize(lambda: make_examples(nlp))
+
+
+def test_pipe_with_two_processes(saved, one_torch_thread):
+    nlp = spacy.load(saved)
+    texts = [t for t, _ in TRAIN_DATA] + ["", STORY * 5, "Mary \u200b in 東京 ."]
+    # The parent runs torch on its full thread pool first: a child forked after that hung
+    # on its first op until the package set one thread in forked children.
+    torch.set_num_threads(one_torch_thread)
+    try:
+        single = [entities(doc) for doc in nlp.pipe(texts)]
+        multi = [entities(doc) for doc in nlp.pipe(texts, n_process=2, batch_size=2)]
+    finally:
+        torch.set_num_threads(1)
+    assert multi == single
