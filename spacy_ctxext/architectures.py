@@ -73,17 +73,7 @@ def build_context_extended_transformer(
         avx512_bf16 or AMX); off by default because CPU predictions then differ from fp32.
     """
     check_position_settings(position_extension, rope_scaling)
-    if mixed_precision is not None and mixed_precision not in AUTOCAST_DTYPES:
-        raise ValueError(f"mixed_precision must be one of {list(AUTOCAST_DTYPES)} or null.")
-    if window is not None and context is not None:
-        check_window_sizes(window, context)
-    # Checked here, not at initialize, so a bad config fails at add_pipe before any download.
-    if window is not None and max_position_embeddings is not None:
-        if window > max_position_embeddings:
-            raise ValueError(
-                f"window={window} is larger than max_position_embeddings="
-                f"{max_position_embeddings}: raise max_position_embeddings or lower window."
-            )
+    _check_settings(window, context, max_position_embeddings, mixed_precision)
     shim = PyTorchShim(
         ContextNet(), serialize_model=serialize_net, deserialize_model=deserialize_net
     )
@@ -110,6 +100,26 @@ def build_context_extended_transformer(
         dims={"nO": None},
         attrs=attrs,
     )
+
+
+def _check_settings(
+    window: Optional[int],
+    context: Optional[int],
+    max_position_embeddings: Optional[int],
+    mixed_precision: Optional[str],
+) -> None:
+    """What can be checked before the encoder is loaded: a bad config fails at add_pipe,
+    before any download."""
+    if mixed_precision is not None and mixed_precision not in AUTOCAST_DTYPES:
+        raise ValueError(f"mixed_precision must be one of {list(AUTOCAST_DTYPES)} or null.")
+    if window is not None and context is not None:
+        check_window_sizes(window, context)
+    if window is not None and max_position_embeddings is not None:
+        if window > max_position_embeddings:
+            raise ValueError(
+                f"window={window} is larger than max_position_embeddings="
+                f"{max_position_embeddings}: raise max_position_embeddings or lower window."
+            )
 
 
 @registry.architectures("spacy-ctxext.TokenClassifier.v1")
