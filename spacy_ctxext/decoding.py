@@ -65,19 +65,11 @@ def constrained_viterbi(
     return _decode_concatenated(log_probs, seq_starts, allowed, np.asarray(start_allowed))
 
 
-def decode_batch(log_probs_list: List[np.ndarray], tag_names: Sequence[str]) -> List[np.ndarray]:
-    """``constrained_viterbi`` of each sequence (the results are views of one array)."""
-    num_tags = len(tag_names)
-    arrays = [np.asarray(scores).reshape(-1, num_tags) for scores in log_probs_list]
-    lengths = np.array([len(scores) for scores in arrays], dtype=np.int64)
-    scores = np.concatenate(arrays) if arrays else np.zeros((0, num_tags))
-    return decode_joined(scores, lengths, tag_names)
-
-
 def decode_joined(
     log_probs: np.ndarray, lengths: np.ndarray, tag_names: Sequence[str]
 ) -> List[np.ndarray]:
-    """``decode_batch`` of sequences already laid end to end (``lengths`` rows each).
+    """``constrained_viterbi`` of each of the sequences laid end to end in ``log_probs``
+    (``lengths`` rows each); the results are views of one array.
 
     The sequence starts are forced segment boundaries: the argmax is kept wherever it
     is valid, and all segments that need Viterbi, from every sequence, advance together

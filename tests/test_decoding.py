@@ -10,7 +10,7 @@ from spacy_ctxext import decoding
 from spacy_ctxext.decoding import (
     bio_tag_names,
     constrained_viterbi,
-    decode_batch,
+    decode_joined,
     log_softmax,
     span_confidences,
     tags_to_spans,
@@ -180,9 +180,15 @@ def test_invalid_start_is_repaired():
     np.testing.assert_array_equal(decode(log_probs, names), [1, 2, 0])
 
 
+def decode_each(batch, names):
+    """Decode the sequences of ``batch`` laid end to end, as predict does."""
+    joined = np.concatenate(batch) if batch else np.zeros((0, len(names)))
+    return decode_joined(joined, [len(scores) for scores in batch], names)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 60), max_size=8), st.integers(1, 3), st.integers(0, 2**32 - 1))
-def test_decode_batch_equals_per_sequence_decoding(lengths, num_labels, seed):
+def test_joined_sequences_decode_as_each_alone(lengths, num_labels, seed):
     rng = np.random.default_rng(seed)
     names = bio_tag_names(LABELS[:num_labels])
     batch = []
@@ -190,7 +196,7 @@ def test_decode_batch_equals_per_sequence_decoding(lengths, num_labels, seed):
         tags = random_bio(rng, length, num_labels, entity_rate=0.3)
         tags[rng.integers(max(length, 1), size=length // 8)] = 2  # some stray I-PER
         batch.append(peaky_scores(rng, tags, len(names), confidence=4.0))
-    decoded = decode_batch(batch, names)
+    decoded = decode_each(batch, names)
     assert len(decoded) == len(batch)
     for log_probs, tags in zip(batch, decoded):
         np.testing.assert_array_equal(tags, decode(log_probs, names))
@@ -207,12 +213,12 @@ def test_impossible_scores_still_decode_to_a_valid_sequence():
     assert is_valid(tags, names)
 
 
-def test_decode_batch_repairs_each_sequence_start():
+def test_joined_decoding_repairs_each_sequence_start():
     # Laid end to end, B-PER | I-PER would look valid: each sequence must start anew.
     names = bio_tag_names(["PER"])
     first = np.log(np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]))
     second = np.log(np.array([[0.1, 0.3, 0.6], [0.1, 0.2, 0.7]]))
-    decoded = decode_batch([first, second, np.zeros((0, 3)), second], names)
+    decoded = decode_each([first, second, np.zeros((0, 3)), second], names)
     assert [tags.tolist() for tags in decoded] == [[0, 1], [1, 2], [], [1, 2]]
 
 
