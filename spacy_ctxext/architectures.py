@@ -169,7 +169,7 @@ def encoder_init(model: Model, X=None, Y=None) -> None:
         model.attrs["window"] = positions
     if model.attrs["context"] is None:
         model.attrs["context"] = model.attrs["window"] // 8
-    _check_window(model.attrs["window"], model.attrs["context"], positions)
+    _check_window(model.attrs["window"], model.attrs["context"], net)
     model.set_dim("nO", net.width)
 
 
@@ -179,18 +179,20 @@ def set_window_sizes(
     """Give an initialized or loaded encoder other window sizes, checked as at initialize."""
     window = encoder.attrs["window"] if window is None else window
     context = encoder.attrs["context"] if context is None else context
-    _check_window(window, context, usable_positions(get_net(encoder).encoder))
+    _check_window(window, context, get_net(encoder))
     encoder.attrs.update(window=window, context=context)
 
 
-def _check_window(window: int, context: int, positions: int) -> None:
+def _check_window(window: int, context: int, net: ContextNet) -> None:
+    positions = usable_positions(net.encoder)
     if window > positions:
         raise ValueError(
             f"window={window} needs more positions than the encoder has "
             f"({positions}): set max_position_embeddings (with position_extension 'copy' or "
             "'interpolate', or rope_scaling for rotary encoders) or lower window."
         )
-    check_window_sizes(window, context)
+    prefix, suffix = special_tokens(net.backend)
+    check_window_sizes(window, context, n_special=len(prefix) + len(suffix))
 
 
 def encoder_forward(model: Model, docs: List[Doc], is_train: bool):
@@ -244,7 +246,7 @@ def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
     return plan_batch(
         docs,
         net.backend,
-        specials=special_tokens(net.tokenizer),
+        specials=special_tokens(net.backend),
         pad_id=net.tokenizer.pad_token_id or 0,
         window=encoder.attrs["window"],
         context=encoder.attrs["context"],
@@ -255,6 +257,8 @@ def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
 
 def encode(encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool):
     """Run the docs through the encoder; return one array per doc and the backprop."""
+    if not docs:
+        return [], lambda d_arrays: []
     net = get_net(encoder)
     plan = plan_docs(encoder, docs)
     device = net.empty.device

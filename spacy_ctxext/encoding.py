@@ -43,12 +43,17 @@ class BatchPlan:
         return int(self.doc_lengths.sum())
 
 
-def special_tokens(tokenizer) -> Tuple[List[int], List[int]]:
-    """The ids a tokenizer puts before and after one sequence (e.g. [CLS] … [SEP])."""
-    marker = -1
-    wrapped = list(tokenizer.build_inputs_with_special_tokens([marker]))
-    i = wrapped.index(marker)
-    return wrapped[:i], wrapped[i + 1 :]
+def special_tokens(backend) -> Tuple[List[int], List[int]]:
+    """The ids the tokenizer puts before and after one sequence (e.g. [CLS] … [SEP]).
+
+    Read from the Rust backend (no padding or truncation, see ``load_backend``): its
+    post-processor adds them for every fast tokenizer, whereas
+    ``build_inputs_with_special_tokens`` returns the ids unchanged for generic fast
+    tokenizers (e.g. ModernBERT's) that have no Python subclass.
+    """
+    encoding = backend.encode("a", add_special_tokens=True)
+    content = [i for i, special in enumerate(encoding.special_tokens_mask) if not special]
+    return list(encoding.ids[: content[0]]), list(encoding.ids[content[-1] + 1 :])
 
 
 def plan_batch(
@@ -229,7 +234,7 @@ def _oom_message(n_rows: int, width: int, reason: str) -> str:
         advice = "lower `batch_wordpieces` (padded wordpieces per encoder call), the training "
         advice += "batch size, or `window`"
     else:
-        where = f"encoding a single window of {width} wordpieces (batches were already split)"
+        where = f"encoding a single window of {width} wordpieces (no smaller batch exists)"
         advice = "lower `window` (and `context`), or `batch_wordpieces` if other batches fill "
         advice += "the device, or run on a device with more memory"
     return f"CUDA ran out of memory {where}: {advice}. ({reason})"

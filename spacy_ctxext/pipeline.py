@@ -5,6 +5,7 @@ from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
@@ -95,7 +96,13 @@ class CtxNER(TrainablePipe):
     def tag_names(self) -> List[str]:
         return bio_tag_names(self.labels)
 
+    def _allow_extra_label(self) -> None:
+        """spaCy's check compares nO with the labels; here nO counts BIO tags (2L + 1)."""
+        if self.model.has_dim("nO") and self.model.get_dim("nO") == len(self.tag_names):
+            raise ValueError(Errors.E922.format(name=self.name, nO=self.model.get_dim("nO")))
+
     def add_label(self, label: str) -> int:
+        """Add a label before ``initialize``; after it, initialize again with the labels."""
         if not isinstance(label, str):
             raise ValueError(f"ctx_ner labels are strings, got {label!r}.")
         if label in self.labels:
@@ -115,6 +122,8 @@ class CtxNER(TrainablePipe):
         doc_sample = self._sample_docs(get_examples)
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
+        # The head is resized below, so labels may be added to an initialized model here.
+        self.model.set_dim("nO", None, force=True)
         for label in labels:
             self.add_label(label)
         if not self.labels:

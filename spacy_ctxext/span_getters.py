@@ -48,10 +48,7 @@ def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List
     piece_start = np.where(pieces.token_piece >= 0, pieces.token_piece, len(pieces))
     piece_start = np.minimum.accumulate(piece_start[::-1])[::-1]
     piece_end = np.append(piece_start[1:], len(pieces))
-    first = np.minimum(
-        np.searchsorted(piece_start, plan.start, side="left"),
-        np.searchsorted(piece_start, plan.core_start, side="left"),
-    )
+    first = np.searchsorted(piece_start, plan.start, side="left")  # start <= core_start
     last = np.maximum(
         np.searchsorted(piece_end, plan.end, side="right"),
         np.searchsorted(piece_start, plan.core_end, side="left"),
@@ -90,5 +87,5 @@ def configure_context_windows(
     tokenizer: the encoder's name or folder, for exact wordpiece counts; without it
         each token is estimated at one wordpiece per four characters.
     """
-    check_window_sizes(window - 2, context)
+    check_window_sizes(window, context, n_special=2)
     return partial(get_context_windows, window=window, context=context, tokenizer=tokenizer)

@@ -33,14 +33,19 @@ class Windows:
         return np.searchsorted(self.core_start, pieces, side="right") - 1
 
 
-def check_window_sizes(window: int, context: int) -> None:
-    if window < 1:
-        raise ValueError(f"window must hold at least one wordpiece, got window={window}.")
-    if context < 0 or window - 2 * context < 1:
+def check_window_sizes(window: int, context: int, n_special: int = 0) -> None:
+    """Whether a window of ``window`` wordpieces, ``n_special`` of them special tokens,
+    leaves room to predict with ``context`` wordpieces read on each side."""
+    room = window - n_special
+    after = f" ({room} after {n_special} special tokens)" if n_special else ""
+    if room < 1:
+        raise ValueError(f"window must hold at least one wordpiece, got window={window}{after}.")
+    if context < 0 or room - 2 * context < 1:
         raise ValueError(
-            f"context={context} leaves no room to predict in a window of {window} wordpieces: "
-            "each side's context must be smaller than half the window. Lower `context` or "
-            "raise `window` (with `max_position_embeddings` if the encoder needs more positions)."
+            f"context={context} leaves no room to predict in a window of {window} "
+            f"wordpieces{after}: each side's context must be smaller than half the window. "
+            "Lower `context` or raise `window` (with `max_position_embeddings` if the encoder "
+            "needs more positions)."
         )
 
 

@@ -5,6 +5,8 @@ import spacy
 import torch
 from conftest import STORY, TRAIN_DATA, entities, make_examples, make_nlp
 
+from spacy_ctxext.architectures import set_window_sizes
+
 
 def test_window_over_max_position_embeddings_fails_at_add_pipe(tiny_bert):
     with pytest.raises(ValueError, match=r"window=256.*max_position_embeddings=128"):
@@ -34,3 +36,22 @@ def test_pipe_with_two_processes(saved, one_torch_thread):
     finally:
         torch.set_num_threads(1)
     assert multi == single
+
+
+def test_window_check_counts_the_special_tokens(tiny_bert, trained_nlp):
+    # 64 - 2 special tokens leaves 62: context 31 on each side leaves nothing to predict.
+    nlp = make_nlp(tiny_bert, window=64, context=31)
+    with pytest.raises(ValueError, match=r"context=31.*window of 64 wordpieces \(62 after 2"):
+        nlp.initialize(lambda: make_examples(nlp))
+    encoder = trained_nlp.get_pipe("ctx_ner").model.layers[0]
+    with pytest.raises(ValueError, match="62 after 2 special tokens"):
+        set_window_sizes(encoder, 64, 31)
+    assert encoder.attrs["window"] != 64  # a refused size is not kept
+
+
+def test_no_docs_give_no_arrays(trained_nlp):
+    classifier = trained_nlp.get_pipe("ctx_ner").model
+    for model in (classifier, classifier.layers[0]):
+        assert model.predict([]) == []
+        arrays, backprop = model.begin_update([])
+        assert arrays == [] and backprop([]) == []

@@ -10,7 +10,8 @@ from spacy_ctxext import encoding
 from spacy_ctxext.architectures import get_net, plan_docs
 from spacy_ctxext.decoding import constrained_viterbi, transition_rules
 from spacy_ctxext.encoder import ContextNet
-from spacy_ctxext.encoding import run_plan
+from spacy_ctxext.encoding import run_plan, special_tokens
+from spacy_ctxext.wordpieces import load_backend
 
 STORY = "Mary Smith met Peter Jones in Paris . They talked about London and Berlin . "
 
@@ -150,3 +151,23 @@ def test_oom_in_training_is_raised_with_advice(fresh, monkeypatch):
         fresh.update(make_examples(fresh))
     # No retry in training: the first failed call is reported.
     assert len(calls) == 1
+
+
+def test_special_tokens_come_from_the_backend(tiny_bert):
+    from tokenizers import Tokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    bert = AutoTokenizer.from_pretrained(tiny_bert)
+    cls, sep = bert.cls_token_id, bert.sep_token_id
+    assert special_tokens(load_backend(bert)) == ([cls], [sep])
+    # A generic fast tokenizer (no Python subclass, as for ModernBERT): only the Rust
+    # post-processor knows its specials; build_inputs_with_special_tokens adds none.
+    rust = Tokenizer.from_str(bert.backend_tokenizer.to_str())
+    rust.post_processor = TemplateProcessing(
+        single="[SEP] [CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    generic = PreTrainedTokenizerFast(tokenizer_object=rust)
+    assert generic.build_inputs_with_special_tokens([7]) == [7]
+    assert special_tokens(load_backend(generic)) == ([sep, cls], [sep])
+    assert generic("paris")["input_ids"][:2] == [sep, cls]

@@ -129,13 +129,19 @@ def test_labels_given_at_initialize(tiny_bert):
     assert nlp.get_pipe("ctx_ner").labels == ("PER", "LOC", "ORG", "MISC")
 
 
-def test_unseen_gold_label_names_it(tiny_bert):
+def test_labels_after_initialize_need_a_new_initialize(tiny_bert):
     nlp = make_nlp(tiny_bert)
-    examples = make_examples(nlp)
-    nlp.initialize(lambda: examples)
-    odd = Example.from_dict(nlp.make_doc("Mary sang ."), {"entities": [(0, 4, "SINGER")]})
-    with pytest.raises(ValueError, match="SINGER"):
-        nlp.update([odd])
+    nlp.initialize(lambda: make_examples(nlp))
+    ner = nlp.get_pipe("ctx_ner")
+    assert ner.add_label("PER") == 0  # known labels are fine
+    with pytest.raises(ValueError, match="E922"):
+        ner.add_label("MISC")  # the head has no rows for it
+    nlp.config["initialize"]["components"]["ctx_ner"] = {"labels": ["PER", "LOC", "ORG", "MISC"]}
+    nlp.initialize(lambda: make_examples(nlp))
+    assert ner.labels == ("LOC", "ORG", "PER", "MISC")  # the first ones, then the new one
+    assert ner.model.get_dim("nO") == len(ner.tag_names) == 9
+    (tags, log_probs), *_ = ner.predict([nlp.make_doc("Mary met Peter in Paris .")])
+    assert log_probs.shape == (6, 9)
 
 
 def test_scores_with_ner_scorer(trained):

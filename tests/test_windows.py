@@ -45,6 +45,14 @@ def check_invariants(plan: Windows, n: int, window: int, context: int) -> None:
     assert np.all(pieces < plan.core_end[owner])
 
 
+def test_check_window_sizes_counts_special_tokens():
+    check_window_sizes(12, 4, n_special=2)
+    with pytest.raises(ValueError, match=r"window of 12 wordpieces \(10 after 2 special"):
+        check_window_sizes(12, 5, n_special=2)
+    with pytest.raises(ValueError, match="at least one wordpiece"):
+        check_window_sizes(2, 0, n_special=2)
+
+
 def test_check_window_sizes():
     check_window_sizes(10, 4)
     check_window_sizes(10, 0)
