@@ -63,7 +63,7 @@ def read_input(input_path: Union[str, Path]) -> Tuple[int, Iterator[Record]]:
     return n_docs, records
 
 
-def span_confidences(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int, str], float]]:
+def group_confidences(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int, str], float]]:
     """Confidence per entity from ``doc.spans[spans_key].attrs["scores"]``.
 
     None unless the group exists, has one score per span, and holds exactly ``doc.ents``.
@@ -82,7 +82,7 @@ def span_confidences(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int, 
 
 def doc_entities(doc: Doc, spans_key: str = "ctx_ner") -> List[Dict[str, Any]]:
     """``doc.ents`` as dicts, with "confidence" when the span group provides it."""
-    confidences = span_confidences(doc, spans_key)
+    confidences = group_confidences(doc, spans_key)
     entities = []
     for ent in doc.ents:
         entity = {

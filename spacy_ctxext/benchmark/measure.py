@@ -3,6 +3,7 @@
 import os
 import platform
 import resource
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -13,13 +14,20 @@ import torch
 
 
 def rss_mb(field: str = "VmHWM") -> float:
-    """Peak (VmHWM) or current (VmRSS) resident memory, MB; ru_maxrss without /proc."""
+    """Peak (VmHWM) or current (VmRSS) resident memory, MB.
+
+    Without /proc only the process's lifetime peak is known (``ru_maxrss``: bytes on
+    macOS, KiB elsewhere); the current size is then NaN.
+    """
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    if field != "VmHWM":
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def reset_peak_rss() -> None:
