@@ -96,6 +96,10 @@ class CtxNER(TrainablePipe):
     def tag_names(self) -> List[str]:
         return bio_tag_names(self.labels)
 
+    @property
+    def _begin_tags(self) -> np.ndarray:
+        return np.array([name.startswith("B-") for name in self.tag_names])
+
     def _allow_extra_label(self) -> None:
         """spaCy's check compares nO with the labels; here nO counts BIO tags (2L + 1)."""
         if self.model.has_dim("nO") and self.model.get_dim("nO") == len(self.tag_names):
@@ -162,11 +166,12 @@ class CtxNER(TrainablePipe):
         scores = self.model.predict(docs)
         logits = self.model.ops.to_numpy(self.model.ops.xp.concatenate(scores))
         log_probs = log_softmax(logits, axis=-1, inplace=True)
-        # Whitespace tokens are O in spaCy's gold (get_aligned_ner), so never start,
-        # end or fill an entity with them, whatever their (learned, empty) vector says.
+        # A whitespace token has no wordpieces, so its scores carry no evidence. spaCy's
+        # gold tags it O, or I inside an entity ("New\nYork"), never B or last: it gets
+        # no B tags and equal scores otherwise, so it continues an entity only between
+        # two of its tokens (a tie at the end goes to O, the first tag).
         space = np.concatenate([doc.to_array("IS_SPACE") for doc in docs]).astype(bool)
-        log_probs[space] = -np.inf
-        log_probs[space, 0] = 0.0
+        log_probs[space] = np.where(self._begin_tags, -np.inf, 0.0)
         lengths = np.asarray([len(doc) for doc in docs], dtype=np.int64)
         tags = decode_joined(log_probs, lengths, self.tag_names)
         return list(zip(tags, np.split(log_probs, np.cumsum(lengths)[:-1])))

@@ -58,13 +58,12 @@ def test_outputs_do_not_depend_on_how_windows_are_packed(trained):
 
 
 def plain_predict(ner, doc):
-    """One doc: log-softmax in float64, whitespace forced to O, constrained Viterbi."""
+    """One doc: log-softmax in float64, whitespace neutral but never B, constrained Viterbi."""
     logits = np.asarray(ner.model.predict([doc])[0], dtype=np.float64)
     peak = logits.max(axis=1, keepdims=True)
     log_probs = logits - peak - np.log(np.exp(logits - peak).sum(axis=1, keepdims=True))
-    space = np.array([t.is_space for t in doc], dtype=bool)
-    log_probs[space] = -np.inf
-    log_probs[space, 0] = 0.0
+    for i in (t.i for t in doc if t.is_space):
+        log_probs[i] = [-np.inf if name.startswith("B-") else 0.0 for name in ner.tag_names]
     return constrained_viterbi(log_probs, *transition_rules(ner.tag_names)), log_probs
 
 

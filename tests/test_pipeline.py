@@ -159,21 +159,39 @@ def test_tag_names_are_valid_for_decoder():
     assert not allowed[names.index("O"), names.index("I-PER")]
 
 
-def test_whitespace_tokens_are_never_entities(trained, monkeypatch):
-    nlp, _ = trained
-    ner = nlp.get_pipe("ctx_ner")
-    b_per = ner.tag_names.index("B-PER")
+def fixed_scores(ner, tags_by_token):
+    """A model.predict stand-in: each token scores 10 for its tag in ``tags_by_token``."""
 
-    def all_b_per(model, docs):
+    def predict(model, docs):
         scores = [np.zeros((len(doc), len(ner.tag_names)), dtype="f") for doc in docs]
-        for array in scores:
-            array[:, b_per] = 10.0
+        for doc, array in zip(docs, scores):
+            for token in doc:
+                array[token.i, ner.tag_names.index(tags_by_token.get(token.text, "O"))] = 10.0
         return scores
 
-    monkeypatch.setattr(type(ner.model), "predict", all_b_per)
+    return predict
+
+
+def test_whitespace_tokens_never_begin_or_end_entities(trained, monkeypatch):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ctx_ner")
+    tags = {"Mary": "B-PER", "met": "B-PER", "Peter": "B-PER", ".": "B-PER"}
+    tags.update({"  ": "B-PER", "\n\n": "B-PER"})  # whatever whitespace scores, it is not B
+    monkeypatch.setattr(type(ner.model), "predict", fixed_scores(ner, tags))
     doc = nlp("Mary  met\n\nPeter .")
     assert [t.ent_iob_ for t in doc if t.is_space] == ["O", "O"]
     assert [e.text for e in doc.ents] == ["Mary", "met", "Peter", "."]
+
+
+def test_whitespace_inside_an_entity_continues_it(trained, monkeypatch):
+    # spaCy's gold for "New\nYork" is B-LOC, I-LOC (the newline), L-LOC.
+    nlp, _ = trained
+    ner = nlp.get_pipe("ctx_ner")
+    tags = {"New": "B-LOC", "York": "I-LOC", "Mary": "B-PER"}
+    monkeypatch.setattr(type(ner.model), "predict", fixed_scores(ner, tags))
+    doc = nlp("Mary \n met him in New\nYork \n .")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Mary", "PER"), ("New\nYork", "LOC")]
+    assert [t.ent_iob_ for t in doc if t.is_space] == ["O", "I", "O"]
 
 
 def test_cpu_bfloat16_is_opt_in_and_close(trained):
