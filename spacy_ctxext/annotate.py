@@ -46,13 +46,26 @@ def _txt_files(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".txt" and p.is_file())
 
 
+def _txt_text(path: Path) -> str:
+    """The file's text as written: CRLF is kept, so character offsets match the file."""
+    try:
+        with path.open(encoding="utf8", newline="") as f:
+            return f.read()
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not UTF-8 ({err.reason} at byte {err.start}); re-encode it as UTF-8"
+        ) from err
+
+
 def read_input(input_path: Union[str, Path]) -> Tuple[int, Iterator[Record]]:
     """Validate and count the input, then return (n_docs, lazy iterator of (id, text))."""
     path = Path(input_path)
     if path.is_dir():
         files = _txt_files(path)
         n_docs = len(files)
-        records: Iterator[Record] = ((p.name, p.read_text(encoding="utf8")) for p in files)
+        for file in files:
+            _txt_text(file)  # full pass: fail before any model work
+        records: Iterator[Record] = ((p.name, _txt_text(p)) for p in files)
     elif path.suffix == ".jsonl" and path.is_file():
         n_docs = sum(1 for _ in _jsonl_records(path))  # full pass: fail before any model work
         records = ((doc_id, text) for _, doc_id, text in _jsonl_records(path))

@@ -153,3 +153,21 @@ def test_cli(models, jsonl, tmp_path, capsys):
     assert "3 docs, 4 entities" in capsys.readouterr().out
     for name in ("annotations.spacy", "entities.jsonl", "entities.html"):
         assert (out / name).exists()
+
+
+def test_txt_offsets_match_the_file_with_crlf(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    raw = b"Mary met Peter .\r\nThey went to Paris .\r\n"
+    (folder / "crlf.txt").write_bytes(raw)
+    n_docs, records = read_input(folder)
+    assert n_docs == 1 and list(records) == [("crlf.txt", raw.decode("utf8"))]
+
+
+def test_txt_that_is_not_utf8_is_named_before_any_work(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("fine", encoding="utf8")
+    (folder / "b.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"b\.txt: not UTF-8 .*re-encode"):
+        read_input(folder)
