@@ -113,7 +113,7 @@ def read_conll(path: PathLike, vocab: Vocab, *, scheme: str = "auto") -> Iterato
     builder, started_by_docstart = _DocBuilder(), False
     with open(path, encoding="utf-8-sig") as lines:
         for lineno, line in enumerate(lines, start=1):
-            columns = line.split()
+            columns = _columns(line)
             if not columns:
                 builder.end_sentence()
                 continue
@@ -135,6 +135,15 @@ def read_conll(path: PathLike, vocab: Vocab, *, scheme: str = "auto") -> Iterato
             builder.add_token(columns[0], tag_cache[tag])
     yield from _finish_document(builder, vocab, started_by_docstart, totals)
     _warn_after_reading(path, _count_repairs(totals, scheme), totals["empty_docs"])
+
+
+def _columns(line: str) -> List[str]:
+    """A line's fields: tab-separated if it has a tab (tokens may then hold spaces), else
+    space-separated. Only ASCII spaces and tabs separate: a token may hold U+00A0."""
+    stripped = line.strip(" \t\r\n")
+    if "\t" in stripped:
+        return [field.strip(" ") for field in stripped.split("\t")]
+    return [field for field in stripped.split(" ") if field]
 
 
 def _finish_document(

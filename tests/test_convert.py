@@ -226,6 +226,15 @@ def test_wrong_column_count_names_file_and_line(tmp_path, vocab):
         list(read_conll(path, vocab))
 
 
+def test_tokens_may_hold_nbsp_and_tab_separated_ones_spaces(tmp_path, vocab):
+    spaced = write(tmp_path, "a\xa0b B-PER\n\xa0 O\nc O\n", name="nbsp.conll")
+    docs, _ = read_all(spaced, vocab)
+    assert [t.text for t in docs[0]] == ["a\xa0b", "\xa0", "c"]
+    tabbed = write(tmp_path, "New York\tB-LOC\nis\tO\n", name="tabs.conll")
+    docs, _ = read_all(tabbed, vocab)
+    assert [t.text for t in docs[0]] == ["New York", "is"] and ents(docs[0]) == [(0, 1, "LOC")]
+
+
 def test_single_column_file_is_rejected(tmp_path, vocab):
     path = write(tmp_path, "just\nwords\n", name="one.conll")
     with pytest.raises(ValueError, match=r"one\.conll:1: expected at least 2 columns"):
