@@ -4,7 +4,7 @@ import os
 import platform
 import warnings
 from functools import lru_cache
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from spacy.tokens import Doc
@@ -181,6 +181,30 @@ def set_window_sizes(
     context = encoder.attrs["context"] if context is None else context
     _check_window(window, context, get_net(encoder))
     encoder.attrs.update(window=window, context=context)
+
+
+# Encoder settings that may change between training and use. thinc restores a saved
+# model's attrs over those built from the config, so a value the config sets (e.g.
+# spacy.load(path, config=...)) is put back after loading: the config wins.
+USAGE_SETTINGS = (
+    "window",
+    "context",
+    "isolate_sentences",
+    "batch_wordpieces",
+    "mixed_precision",
+    "cpu_bfloat16",
+)
+
+
+def configured_settings(encoder: Model) -> Dict[str, Any]:
+    """The usage settings the config gives (None: left to the saved model)."""
+    return {key: encoder.attrs[key] for key in USAGE_SETTINGS if encoder.attrs.get(key) is not None}
+
+
+def restore_settings(encoder: Model, settings: Dict[str, Any]) -> None:
+    """Re-apply ``configured_settings`` after loading; window sizes are checked again."""
+    encoder.attrs.update({k: v for k, v in settings.items() if k not in ("window", "context")})
+    set_window_sizes(encoder, settings.get("window"), settings.get("context"))
 
 
 def _check_window(window: int, context: int, net: ContextNet) -> None:

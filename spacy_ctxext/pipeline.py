@@ -13,6 +13,7 @@ from spacy.training import Example, validate_get_examples
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
+from .architectures import configured_settings, restore_settings
 from .decoding import bio_tag_names, decode_joined, log_softmax, span_confidences, tags_to_spans
 
 DEFAULT_MODEL = Config().from_str(
@@ -99,6 +100,26 @@ class CtxNER(TrainablePipe):
     @property
     def _begin_tags(self) -> np.ndarray:
         return np.array([name.startswith("B-") for name in self.tag_names])
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        settings = self._configured_settings()
+        super().from_bytes(bytes_data, exclude=exclude)
+        return self._restore_settings(settings)
+
+    def from_disk(self, path, *, exclude=tuple()):
+        settings = self._configured_settings()
+        super().from_disk(path, exclude=exclude)
+        return self._restore_settings(settings)
+
+    def _configured_settings(self) -> Optional[Dict]:
+        if self.model.name != "ctxext.token_classifier":
+            return None  # another architecture: its own attrs rules
+        return configured_settings(self.model.layers[0])
+
+    def _restore_settings(self, settings: Optional[Dict]) -> "CtxNER":
+        if settings is not None:
+            restore_settings(self.model.layers[0], settings)
+        return self
 
     def _allow_extra_label(self) -> None:
         """spaCy's check compares nO with the labels; here nO counts BIO tags (2L + 1)."""

@@ -255,3 +255,23 @@ def test_loss_weighs_every_token_the_same_however_docs_are_batched(trained):
     gold = [ner.tag_names.index(t) for t in ner._bio_targets(examples[0])]
     probs = ner.model.ops.softmax(scores[0])
     np.testing.assert_allclose(alone[0], probs - np.eye(len(ner.tag_names))[gold], atol=1e-6)
+
+
+def test_config_given_to_spacy_load_wins_over_saved_settings(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    encoder_config = {"window": 16, "context": 2, "batch_wordpieces": 64}
+    config = {"components": {"ctx_ner": {"model": {"encoder": encoder_config}}}}
+    loaded = spacy.load(tmp_path / "model", config=config)
+    encoder = loaded.get_pipe("ctx_ner").model.layers[0]
+    assert {key: encoder.attrs[key] for key in encoder_config} == encoder_config
+    text = "John Smith visited New York on Monday . " * 4
+    assert [e.label_ for e in loaded(text).ents]  # runs with 16-wordpiece windows
+    plain = spacy.load(tmp_path / "model").get_pipe("ctx_ner").model.layers[0]
+    assert plain.attrs["window"] == nlp.get_pipe("ctx_ner").model.layers[0].attrs["window"]
+    too_long = {"components": {"ctx_ner": {"model": {"encoder": {"window": 100_000}}}}}
+    with pytest.raises(ValueError, match="window=100000 needs more positions"):
+        spacy.load(tmp_path / "model", config=too_long)
+    blank = spacy.blank("en").from_config(loaded.config)
+    blank.from_bytes(nlp.to_bytes())  # bytes too: the new config's sizes are kept
+    assert blank.get_pipe("ctx_ner").model.layers[0].attrs["window"] == 16
