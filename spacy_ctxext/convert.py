@@ -134,7 +134,7 @@ def read_conll(path: PathLike, vocab: Vocab, *, scheme: str = "auto") -> Iterato
                 tag_cache[tag] = _parse_tag(tag, path, lineno)
             builder.add_token(columns[0], tag_cache[tag])
     yield from _finish_document(builder, vocab, started_by_docstart, totals)
-    _warn_after_reading(path, _count_repairs(totals, scheme), totals["empty_docs"])
+    _warn_after_reading(path, _count_repairs(totals, scheme), totals["empty_docs"], totals["docs"])
 
 
 def _columns(line: str) -> List[str]:
@@ -152,6 +152,7 @@ def _finish_document(
     if builder.words:
         totals["i_after_other_type"] += builder.i_after_other_type
         totals["i_after_outside"] += builder.i_after_outside
+        totals["docs"] += 1
         yield builder.build(vocab)
     elif started_by_docstart:
         # Tokenless documents (e.g. a trailing -DOCSTART-) would be empty Docs: drop them.
@@ -183,7 +184,7 @@ def _count_repairs(totals: Counter, scheme: str) -> int:
     return after_other
 
 
-def _warn_after_reading(path: PathLike, repairs: int, empty_docs: int) -> None:
+def _warn_after_reading(path: PathLike, repairs: int, empty_docs: int, docs: int) -> None:
     # One warning per file, not per line, so a sloppy file does not flood the log.
     # stacklevel=3 skips this helper and read_conll, pointing at the loop that reads the docs.
     if repairs:
@@ -199,6 +200,8 @@ def _warn_after_reading(path: PathLike, repairs: int, empty_docs: int) -> None:
             ConllWarning,
             stacklevel=3,
         )
+    if not docs:
+        warnings.warn(f"{path}: no token lines: no documents", ConllWarning, stacklevel=3)
 
 
 class _Counts:

@@ -235,6 +235,11 @@ def test_tokens_may_hold_nbsp_and_tab_separated_ones_spaces(tmp_path, vocab):
     assert [t.text for t in docs[0]] == ["New York", "is"] and ents(docs[0]) == [(0, 1, "LOC")]
 
 
+def test_file_without_tokens_warns(tmp_path, vocab):
+    docs, messages = read_all(write(tmp_path, "\n\n-DOCSTART- O\n\n", name="blank.conll"), vocab)
+    assert docs == [] and any("blank.conll: no token lines" in m for m in messages)
+
+
 def test_single_column_file_is_rejected(tmp_path, vocab):
     path = write(tmp_path, "just\nwords\n", name="one.conll")
     with pytest.raises(ValueError, match=r"one\.conll:1: expected at least 2 columns"):
