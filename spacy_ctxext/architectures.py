@@ -1,9 +1,6 @@
 """Registered thinc architectures: the context-extended encoder and the token classifier."""
 
 import os
-import platform
-import warnings
-from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -15,17 +12,8 @@ from thinc.types import Floats2d
 from .encoder import ContextNet, deserialize_net, load_pretrained, serialize_net
 from .encoding import BatchPlan, plan_batch, run_plan, special_tokens
 from .positions import check_position_settings, usable_positions
+from .precision import AUTOCAST_DTYPES, autocast_dtype
 from .windows import check_window_sizes
-
-AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-# Private torch helpers (torch >= 2.2); without them no warning is given.
-CPU_BF16_CHECKS = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-
-
-class CpuBfloat16Warning(UserWarning):
-    """cpu_bfloat16 is set on an x86 CPU that has no native bf16 arithmetic."""
 
 
 def _one_torch_thread_in_forked_child() -> None:
@@ -235,33 +223,6 @@ def classifier_init(model: Model, X=None, Y=None) -> None:
 
 def classifier_forward(model: Model, docs: List[Doc], is_train: bool):
     return encode(model.layers[0], docs, is_train, use_head=True)
-
-
-def autocast_dtype(encoder: Model, device: torch.device) -> Optional[torch.dtype]:
-    """The dtype the encoder runs in on ``device`` (None: fp32)."""
-    if device.type == "cuda":
-        return AUTOCAST_DTYPES.get(encoder.attrs["mixed_precision"])
-    if not encoder.attrs.get("cpu_bfloat16"):
-        return None
-    if not cpu_has_native_bf16():
-        warnings.warn(
-            "cpu_bfloat16 is set, but this CPU has neither avx512_bf16 nor AMX: bfloat16 "
-            "then runs emulated, usually slower than fp32. Set cpu_bfloat16 = false in "
-            "[components.ctx_ner.model.encoder] (predictions also differ slightly from fp32).",
-            CpuBfloat16Warning,
-            stacklevel=2,
-        )
-    return torch.bfloat16
-
-
-@lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """Whether an x86 CPU has avx512_bf16 or AMX (True elsewhere, or where torch can't tell)."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return True
-    checks = [getattr(torch.cpu, name, None) for name in CPU_BF16_CHECKS]
-    checks = [check for check in checks if check is not None]
-    return not checks or any(check() for check in checks)
 
 
 def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:

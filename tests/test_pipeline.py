@@ -214,16 +214,16 @@ def test_cpu_bfloat16_is_opt_in_and_close(trained):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_cpu_bfloat16_warns_on_cpus_without_native_bf16(trained, monkeypatch, native):
-    from spacy_ctxext import architectures
+    from spacy_ctxext import precision
 
     nlp, _ = trained
     model = nlp.get_pipe("ctx_ner").model
-    monkeypatch.setattr(architectures, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     monkeypatch.setitem(model.layers[0].attrs, "cpu_bfloat16", True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.predict([nlp.make_doc(TRAIN_DATA[0][0])])
-    slow = [w for w in caught if issubclass(w.category, architectures.CpuBfloat16Warning)]
+    slow = [w for w in caught if issubclass(w.category, precision.CpuBfloat16Warning)]
     assert len(slow) == (0 if native else 1)
     if slow:
         assert "cpu_bfloat16 = false" in str(slow[0].message)

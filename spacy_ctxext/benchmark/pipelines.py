@@ -10,9 +10,10 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from .. import pipeline  # noqa: F401  (registers ctx_ner)
-from ..architectures import autocast_dtype, get_net, plan_docs, set_window_sizes
+from ..architectures import get_net, plan_docs, set_window_sizes
 from ..encoder import resolve_encoder_name
 from ..encoding import as_long
+from ..precision import autocast_dtype
 
 INIT_TEXTS = [
     "John_PER Smith_PER flew from London_LOC to Paris_LOC for Reuters_ORG .",
