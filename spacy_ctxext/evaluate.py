@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
@@ -166,12 +167,23 @@ def evaluate_pipeline(
     scores = nlp.evaluate(examples, batch_size=batch_size, scorer=scorer)
     if scores.get("ents_f") is None:  # no component with an NER scorer: score doc.ents anyway
         scores.update(get_ner_prf(scorer.examples))
-    y_true = [iob2_tags(eg.reference) for eg in scorer.examples]
-    y_pred = [iob2_tags(eg.predicted) for eg in scorer.examples]
+    # As spaCy's scorer does, gold docs without entity annotation are not scored.
+    annotated = [eg for eg in scorer.examples if eg.reference.has_annotation("ENT_IOB")]
+    if not annotated:
+        raise ValueError(f"no document in {data_path} has entity annotation to score against")
+    if len(annotated) < len(golds):
+        warnings.warn(
+            f"{data_path}: {len(golds) - len(annotated)} of {len(golds)} docs have no entity "
+            "annotation and are not scored (spaCy's scorer skips them too)",
+            stacklevel=2,
+        )
+    y_true = [iob2_tags(eg.reference) for eg in annotated]
+    y_pred = [iob2_tags(eg.predicted) for eg in annotated]
     return {
         "spacy": _plain(scores),
         "seqeval": seqeval_reports(y_true, y_pred),
         "docs": len(golds),
+        "docs_scored": len(annotated),
         "tokens": sum(len(gold) for gold in golds),
         "words_per_second": float(scores.get("speed", 0.0)),
     }

@@ -176,3 +176,19 @@ def test_cli(model_and_data, tmp_path, capsys):
     assert "seqeval entity-level" in text and "   PER " in text
     with pytest.raises(SystemExit):
         main([*model_and_data, "--output", str(tmp_path / "x.txt")])
+
+
+def test_gold_docs_without_entity_annotation_are_skipped_like_spacy(tmp_path):
+    nlp = make_ruler_nlp()
+    nlp.to_disk(tmp_path / "model")
+    db = DocBin().from_disk(write_gold(nlp, tmp_path / "gold.spacy"))
+    db.add(Doc(nlp.vocab, words="Reuters met John Smith .".split()))  # no NER annotation
+    db.to_disk(tmp_path / "mixed.spacy")
+    with pytest.warns(UserWarning, match="1 of 4 docs have no entity annotation"):
+        result = evaluate_pipeline(str(tmp_path / "model"), str(tmp_path / "mixed.spacy"))
+    assert (result["docs"], result["docs_scored"]) == (4, 3)
+    micro = result["seqeval"]["entity"]["micro avg"]
+    assert micro["precision"] == pytest.approx(result["spacy"]["ents_p"]) == pytest.approx(0.8)
+    DocBin(docs=[Doc(nlp.vocab, words=["x"])]).to_disk(tmp_path / "bare.spacy")
+    with pytest.raises(ValueError, match="no document .* has entity annotation"):
+        evaluate_pipeline(str(tmp_path / "model"), str(tmp_path / "bare.spacy"))
