@@ -92,6 +92,10 @@ def load_pretrained(
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     if rope_scaling is not None:
         config.rope_scaling = dict(rope_scaling)
+        if "original_max_position_embeddings" in rope_scaling and max_position_embeddings:
+            # HF's YaRN then scales by max_position_embeddings / original: set it before
+            # the model is built, so that building and loading agree.
+            config.max_position_embeddings = max_position_embeddings
     if attention_dropout is not None:
         for key in ATTENTION_DROPOUT_KEYS:
             if hasattr(config, key):
@@ -110,13 +114,22 @@ def _with_attention(build, source, attn_implementation: str, kwargs: dict):
     try:
         return build(source, attn_implementation=attn_implementation, **kwargs)
     except (ValueError, ImportError) as err:
-        if attn_implementation == "eager":
+        # Only errors about the attention implementation fall back (e.g. a bad
+        # rope_scaling is a ValueError too, and eager would not fix it).
+        if attn_implementation == "eager" or not _about_attention(err, attn_implementation):
             raise
         warnings.warn(
             f"attn_implementation={attn_implementation!r} unavailable ({err}); using eager.",
             stacklevel=2,
         )
         return build(source, attn_implementation="eager", **kwargs)
+
+
+def _about_attention(err: Exception, attn_implementation: str) -> bool:
+    """Whether HF refused the attention implementation (its messages name it)."""
+    message = str(err).lower()
+    names = ("attn_implementation", "scaled_dot_product_attention", "flash", "sdpa")
+    return attn_implementation.lower() in message or any(name in message for name in names)
 
 
 def serialize_net(net: ContextNet) -> bytes:

@@ -12,6 +12,11 @@ import torch
 
 POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 
+# The window a rotary encoder is extended to, kept apart from its config's
+# ``max_position_embeddings``: HF's dynamic and YaRN scaling read that as the pretrained
+# length, when the model is built and again when a saved config is loaded.
+ROTARY_POSITIONS = "ctxext_max_positions"
+
 
 def check_position_settings(position_extension: str, rope_scaling: Optional[dict]) -> None:
     if position_extension not in POSITION_EXTENSIONS:
@@ -45,7 +50,8 @@ def usable_positions(model: torch.nn.Module) -> int:
     """How many wordpieces (special tokens included) one window may hold."""
     module = find_position_embeddings(model)
     if module is None:
-        return int(model.config.max_position_embeddings)
+        extended = getattr(model.config, ROTARY_POSITIONS, None)
+        return int(extended or model.config.max_position_embeddings)
     return module.position_embeddings.num_embeddings - position_offset(module)
 
 
@@ -53,8 +59,9 @@ def extend_position_embeddings(model: torch.nn.Module, target: int, method: str)
     """Grow the absolute position table of ``model`` to ``target`` rows, in place."""
     module = find_position_embeddings(model)
     if module is None:
-        # Rotary encoders have no table; their range is set through rope_scaling.
-        model.config.max_position_embeddings = target
+        # Rotary encoders have no table: rope_scaling, set before the model is built,
+        # decides how positions beyond the pretrained range are read.
+        setattr(model.config, ROTARY_POSITIONS, target)
         return
     old = module.position_embeddings.weight.data
     if target <= old.shape[0]:

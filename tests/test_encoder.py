@@ -89,3 +89,28 @@ def test_loading_never_offers_to_run_code_from_the_model(saved, monkeypatch):
     with pytest.raises(ValueError):
         deserialize_net(ContextNet(), srsly.msgpack_dumps(net), torch.device("cpu"))
     assert prompts == []
+
+
+def test_only_attention_errors_fall_back_to_eager():
+    from spacy_ctxext.encoder import _with_attention
+
+    def build(error):
+        calls = []
+
+        def run(source, attn_implementation, **kwargs):
+            calls.append(attn_implementation)
+            if attn_implementation != "eager":
+                raise error
+            return "model"
+
+        return run, calls
+
+    refused = ValueError("Tiny does not support torch.nn.functional.scaled_dot_product_attention")
+    run, calls = build(refused)
+    with pytest.warns(UserWarning, match="using eager"):
+        assert _with_attention(run, "path", "sdpa", {}) == "model"
+    assert calls == ["sdpa", "eager"]
+    run, calls = build(ValueError("rope_scaling: missing 'factor'"))
+    with pytest.raises(ValueError, match="factor"):
+        _with_attention(run, "path", "sdpa", {})
+    assert calls == ["sdpa"]  # eager would not fix it: no retry, no misleading warning

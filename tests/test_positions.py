@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from spacy_ctxext.encoder import load_pretrained
+from spacy_ctxext.encoder import ContextNet, deserialize_net, load_pretrained, serialize_net
 from spacy_ctxext.positions import (
     POSITION_EXTENSIONS,
     check_position_settings,
@@ -212,5 +212,64 @@ def test_rotary_model_has_no_table():
     assert find_position_embeddings(model) is None
     assert usable_positions(model) == 512
     extend_position_embeddings(model, 4096, "none")
-    assert model.config.max_position_embeddings == 4096
+    # The pretrained length stays in the config: HF's rope scaling reads it.
+    assert model.config.max_position_embeddings == 512
     assert usable_positions(model) == 4096
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    """A 2-layer rotary encoder (Llama) pretrained on 64 positions, with a WordPiece vocab."""
+    from conftest import write_vocab
+    from transformers import BertTokenizerFast, LlamaConfig, LlamaModel
+
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder / "vocab.txt")))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    )
+    torch.manual_seed(0)
+    LlamaModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    "rope_scaling",
+    [
+        {"rope_type": "linear", "factor": 4.0},
+        {"rope_type": "dynamic", "factor": 4.0},
+        {"rope_type": "yarn", "factor": 4.0},
+        {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64},
+    ],
+    ids=["linear", "dynamic", "yarn", "yarn-original"],
+)
+def test_rope_scaling_acts_and_survives_save_and_load(tiny_llama, rope_scaling):
+    def build(scaling):
+        return load_pretrained(
+            tiny_llama,
+            max_position_embeddings=256,
+            position_extension="none",
+            rope_scaling=scaling,
+            attn_implementation="eager",
+            trust_remote_code=False,
+        )
+
+    plain, scaled = build(None), build(rope_scaling)
+    assert usable_positions(scaled.encoder) == 256
+    ids = (torch.arange(200) % 90 + 5)[None]  # beyond the 64 pretrained positions
+    with torch.no_grad():
+        unscaled_out = plain.encoder(input_ids=ids).last_hidden_state
+        scaled_out = scaled.encoder(input_ids=ids).last_hidden_state
+        loaded = deserialize_net(ContextNet(), serialize_net(scaled), torch.device("cpu"))
+        loaded_out = loaded.encoder(input_ids=ids).last_hidden_state
+    assert not torch.allclose(unscaled_out, scaled_out, atol=1e-4)  # the scaling is in effect
+    torch.testing.assert_close(loaded_out, scaled_out, rtol=0, atol=0)  # and the same loaded
+    assert usable_positions(loaded.encoder) == 256
