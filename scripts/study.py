@@ -63,6 +63,7 @@ def train_command(
         "--paths.train", str(corpus / "train.spacy"),
         "--paths.dev", str(corpus / "dev.spacy"),
         "--training.max_steps", str(steps),
+        "--training.optimizer.learn_rate.total_steps", str(steps),
         "--training.optimizer.learn_rate.initial_rate", f"{learn_rate:g}",
         "--training.eval_frequency", str(max(steps // 3, 1)),
         "--system.seed", str(seed),
