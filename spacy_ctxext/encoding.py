@@ -17,6 +17,9 @@ from .wordpieces import DocPieces, tokenize_docs
 TRIM_AFTER_TOKENS = 100_000
 
 
+SENTENCE_END_MARKS = (".", "!", "?")
+
+
 class NoSentencesWarning(UserWarning):
     """isolate_sentences is set but docs arrive without sentence boundaries."""
 
@@ -110,16 +113,26 @@ def plan_batch(
 
 
 def _warn_if_unsentenced(docs: Sequence[Doc]) -> None:
-    missing = sum(len(doc) > 1 and not doc.has_annotation("SENT_START") for doc in docs)
+    """Warn about docs that seem to hold several sentences but have no sentence starts.
+
+    One-sentence docs need none: gold_preproc makes such docs, without sentence starts.
+    """
+    missing = sum(not doc.has_annotation("SENT_START") and _several_sentences(doc) for doc in docs)
     if missing:
         warnings.warn(
-            f"isolate_sentences is set but {missing} of {len(docs)} docs have no sentence "
-            "boundaries, so each is windowed by the window budget alone. Add a 'sentencizer' "
-            "or 'senter' before ctx_ner, or train with [corpora.*] gold_preproc = true "
-            "(spaCy's make_doc sets no sentence starts).",
+            f"isolate_sentences is set but {missing} of {len(docs)} docs hold several "
+            "sentences and no sentence boundaries, so each is windowed by the window budget "
+            "alone. Add a 'sentencizer' or 'senter' before ctx_ner, or train with "
+            "[corpora.*] gold_preproc = true (spaCy's make_doc sets no sentence starts).",
             NoSentencesWarning,
             stacklevel=3,
         )
+
+
+def _several_sentences(doc: Doc) -> bool:
+    """Whether a sentence-final punctuation token comes before the doc's last token."""
+    ends = [doc.vocab.strings[mark] for mark in SENTENCE_END_MARKS]
+    return bool(np.isin(doc.to_array("ORTH")[:-1], ends).any())
 
 
 def _locate_tokens(pieces: List[DocPieces], plans: List[Windows], n_prefix: int):

@@ -270,7 +270,9 @@ class CtxNER(TrainablePipe):
                     raise ValueError(
                         f"[{self.name}] Gold entity label {label!r} was not seen at initialize "
                         f"(labels: {list(self.labels)}). Add it to the initialize examples or "
-                        "to [initialize.components.ctx_ner.labels], then initialize again."
+                        "to [initialize.components.ctx_ner.labels], then initialize again "
+                        "(spacy train does not initialize a sourced ctx_ner: drop `source` to "
+                        "train one with the new labels)."
                     )
                 targets.append(f"{BILUO_TO_BIO[prefix]}-{label}")
         return targets

@@ -234,13 +234,15 @@ def test_isolate_sentences_warns_about_docs_without_sentences(tiny_bert):
 
     nlp = make_nlp(tiny_bert, isolate_sentences=True)
     nlp.initialize(lambda: make_examples(nlp))
-    with pytest.warns(NoSentencesWarning, match="2 of 3 docs have no sentence boundaries"):
-        list(nlp.pipe([TRAIN_DATA[0][0], TRAIN_DATA[1][0], "One"]))
+    story = TRAIN_DATA[0][0] + " " + TRAIN_DATA[1][0]
+    with pytest.warns(NoSentencesWarning, match="2 of 4 docs hold several sentences"):
+        list(nlp.pipe([story, story + " !", "One", TRAIN_DATA[0][0]]))
     words = ["Mary", "left", ".", "Peter", "stayed", "."]
     sentenced = spacy.tokens.Doc(nlp.vocab, words=words, sent_starts=[1, 0, 0, 1, 0, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("error", NoSentencesWarning)
         nlp(sentenced)
+        nlp(spacy.tokens.Doc(nlp.vocab, words=words[:3]))  # one sentence, as in gold_preproc
 
 
 def test_loss_weighs_every_token_the_same_however_docs_are_batched(trained):
