@@ -26,9 +26,11 @@ def get_context_windows(
     docs = list(docs)
     if tokenizer is None:
         pieces = [_estimated_pieces(doc) for doc in docs]
-    else:
-        pieces = tokenize_docs(_cached_backend(tokenizer), docs)
-    return [_doc_windows(doc, p, window - 2, context) for doc, p in zip(docs, pieces)]
+        return [_doc_windows(doc, p, window - 2, context) for doc, p in zip(docs, pieces)]
+    backend = _cached_backend(tokenizer)
+    pieces = tokenize_docs(backend, docs)
+    spans = [_doc_windows(doc, p, window - 2, context) for doc, p in zip(docs, pieces)]
+    return [_fit_alone(doc_spans, backend, window - 2) for doc_spans in spans]
 
 
 def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List[Span]:
@@ -56,6 +58,34 @@ def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List
     keep = first < last
     bounds = np.unique(np.stack([first[keep], last[keep]], axis=1), axis=0)
     return [doc[int(s) : int(e)] for s, e in bounds]
+
+
+def _fit_alone(spans: List[Span], backend, budget: int) -> List[Span]:
+    """Spans that fit ``budget`` when tokenized alone, as spacy-transformers does.
+
+    A byte-level BPE tokenizer (RoBERTa's) splits a span's first word differently
+    without the space before it, which can add pieces. Such a span gives up context
+    tokens that a neighbouring span also holds (its first, else its last) until it fits;
+    tokens no other span holds stay, so coverage is kept.
+    """
+    if not spans:
+        return spans
+    doc = spans[0].doc
+    texts = [span.text for span in spans]
+    lengths = [len(e.ids) for e in backend.encode_batch(texts, add_special_tokens=False)]
+    bounds = [[span.start, span.end] for span in spans]
+    for i, length in enumerate(lengths):
+        while length > budget:
+            start, end = bounds[i]
+            if i > 0 and start < bounds[i - 1][1] and end - start > 1:
+                bounds[i][0] += 1
+            elif i + 1 < len(bounds) and end > bounds[i + 1][0] and end - start > 1:
+                bounds[i][1] -= 1
+            else:
+                break  # only this span holds its tokens (one token longer than a window)
+            text = doc[bounds[i][0] : bounds[i][1]].text
+            length = len(backend.encode(text, add_special_tokens=False).ids)
+    return [doc[start:end] for start, end in bounds]
 
 
 def _estimated_pieces(doc: Doc) -> DocPieces:

@@ -265,3 +265,39 @@ def test_stock_transformer_component(tiny_bert):
     # Every token is aligned to at least one wordpiece.
     assert len(data.align.lengths) == len(doc)
     assert int(np.asarray(data.align.lengths).min()) >= 1
+
+
+@pytest.fixture(scope="module")
+def byte_level_bpe(tmp_path_factory):
+    """A RoBERTa-style tokenizer: words after a space are other pieces than at a text start."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    rust = Tokenizer(models.BPE())
+    rust.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    rust.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    rust.train_from_iterator([" ".join(WORDS + ["government", "told"])] * 20, trainer)
+    folder = tmp_path_factory.mktemp("bpe")
+    PreTrainedTokenizerFast(tokenizer_object=rust).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("window,context", [(8, 1), (12, 2), (20, 4), (64, 8)])
+def test_spans_fit_when_tokenized_alone_with_byte_level_bpe(nlp, byte_level_bpe, window, context):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(byte_level_bpe)
+    assert len(tokenizer("government").input_ids) > len(tokenizer(" government").input_ids) == 1
+    docs = [nlp(make_text(150, seed)) for seed in range(10)]
+    docs.append(nlp("the government said the government told the government"))
+    for doc, spans in zip(docs, get_context_windows(docs, window=window, context=context,
+                                                     tokenizer=byte_level_bpe)):  # fmt: skip
+        for span in spans:
+            assert len(tokenizer(span.text).input_ids) <= window - 2, span.text
+        covered = np.zeros(len(doc), dtype=bool)
+        for span in spans:
+            covered[span.start : span.end] = True
+        assert covered.all()
