@@ -191,6 +191,8 @@ def configured_settings(encoder: Model) -> Dict[str, Any]:
 
 def restore_settings(encoder: Model, settings: Dict[str, Any]) -> None:
     """Re-apply ``configured_settings`` after loading; window sizes are checked again."""
+    if not encoder.shims[0]._model.is_loaded:
+        return  # no weights (and attrs) were loaded over the configured settings
     encoder.attrs.update({k: v for k, v in settings.items() if k not in ("window", "context")})
     set_window_sizes(encoder, settings.get("window"), settings.get("context"))
 

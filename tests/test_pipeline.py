@@ -277,3 +277,12 @@ def test_config_given_to_spacy_load_wins_over_saved_settings(trained, tmp_path):
     blank = spacy.blank("en").from_config(loaded.config)
     blank.from_bytes(nlp.to_bytes())  # bytes too: the new config's sizes are kept
     assert blank.get_pipe("ctx_ner").model.layers[0].attrs["window"] == 16
+
+
+def test_loading_without_the_model_keeps_the_config(tiny_bert, trained, tmp_path):
+    nlp, _ = trained
+    nlp.get_pipe("ctx_ner").to_disk(tmp_path / "ctx_ner", exclude=["vocab"])
+    fresh = make_nlp(tiny_bert, window=64)
+    fresh.get_pipe("ctx_ner").from_disk(tmp_path / "ctx_ner", exclude=["model", "vocab"])
+    assert fresh.get_pipe("ctx_ner").labels == nlp.get_pipe("ctx_ner").labels
+    assert fresh.get_pipe("ctx_ner").model.layers[0].attrs["window"] == 64
