@@ -10,7 +10,7 @@ from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .encoder import ContextNet, deserialize_net, load_pretrained, serialize_net
-from .encoding import BatchPlan, plan_batch, run_plan, special_tokens
+from .encoding import BatchPlan, plan_batch, run_plan
 from .positions import check_position_settings, usable_positions
 from .precision import AUTOCAST_DTYPES, autocast_dtype
 from .windows import check_window_sizes
@@ -205,7 +205,7 @@ def _check_window(window: int, context: int, net: ContextNet) -> None:
             f"({positions}): set max_position_embeddings (with position_extension 'copy' or "
             "'interpolate', or rope_scaling for rotary encoders) or lower window."
         )
-    prefix, suffix = special_tokens(net.backend)
+    prefix, suffix = net.specials
     check_window_sizes(window, context, n_special=len(prefix) + len(suffix))
 
 
@@ -233,7 +233,7 @@ def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
     return plan_batch(
         docs,
         net.backend,
-        specials=special_tokens(net.backend),
+        specials=net.specials,
         pad_id=net.tokenizer.pad_token_id or 0,
         window=encoder.attrs["window"],
         context=encoder.attrs["context"],

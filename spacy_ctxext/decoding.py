@@ -35,7 +35,7 @@ def bio_tag_names(labels: Sequence[str]) -> List[str]:
     return names
 
 
-def _tag_kinds(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tag_kinds(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per tag: is it a B tag, is it an I tag, and its entity label ("" for O)."""
     for name in tag_names:
         if name != "O" and name[:2] not in ("B-", "I-"):
@@ -48,7 +48,7 @@ def _tag_kinds(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.nda
 
 def transition_rules(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     """``(allowed[prev, next], start_allowed)``: an ``I-X`` only continues a ``B-X``/``I-X``."""
-    is_begin, is_inside, labels = _tag_kinds(tag_names)
+    is_begin, is_inside, labels = tag_kinds(tag_names)
     continues = (is_begin | is_inside)[:, None] & (labels[:, None] == labels[None, :])
     allowed = ~is_inside[None, :] | continues
     return allowed, ~is_inside
@@ -251,7 +251,7 @@ def _viterbi_segments(
 
 def tags_to_spans(tag_ids: np.ndarray, tag_names: Sequence[str]) -> List[Span]:
     """``(start, end, label)`` of each entity of a valid tag sequence, ``end`` exclusive."""
-    is_begin, is_inside, labels = _tag_kinds(tag_names)
+    is_begin, is_inside, labels = tag_kinds(tag_names)
     tag_ids = np.asarray(tag_ids, dtype=np.int64)
     starts = np.flatnonzero(is_begin[tag_ids])
     # In a valid sequence only I tags of the same entity follow a B, so each entity

@@ -9,7 +9,7 @@ import importlib.util
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import srsly
 import torch
@@ -17,7 +17,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .positions import extend_position_embeddings
-from .wordpieces import load_backend
+from .wordpieces import load_backend, special_tokens
 
 # Names HF configs use for dropout on attention probabilities.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
@@ -35,6 +35,7 @@ class ContextNet(torch.nn.Module):
         self.empty = torch.nn.Parameter(torch.zeros(width))
         self.head: Optional[torch.nn.Linear] = None
         self._backend = None
+        self._specials: Optional[Tuple[List[int], List[int]]] = None
 
     @property
     def backend(self):
@@ -42,6 +43,13 @@ class ContextNet(torch.nn.Module):
         if self._backend is None:
             self._backend = load_backend(self.tokenizer)
         return self._backend
+
+    @property
+    def specials(self) -> Tuple[List[int], List[int]]:
+        """The special token ids before and after each window, read once per loaded net."""
+        if self._specials is None:
+            self._specials = special_tokens(self.backend)
+        return self._specials
 
     @property
     def is_loaded(self) -> bool:

@@ -13,7 +13,7 @@ from .windows import Windows, pack_by_budget, plan_windows
 from .wordpieces import DocPieces, tokenize_docs
 
 # Batches of at least this many tokens return the heap memory their tokenization freed
-# (a trim walks the heap: ~0.1 ms, not worth it per short doc).
+# (a trim walks every malloc arena: not worth it after a short doc's few kilobytes).
 TRIM_AFTER_TOKENS = 100_000
 
 
@@ -44,19 +44,6 @@ class BatchPlan:
     @property
     def n_tokens(self) -> int:
         return int(self.doc_lengths.sum())
-
-
-def special_tokens(backend) -> Tuple[List[int], List[int]]:
-    """The ids the tokenizer puts before and after one sequence (e.g. [CLS] … [SEP]).
-
-    Read from the Rust backend (no padding or truncation, see ``load_backend``): its
-    post-processor adds them for every fast tokenizer, whereas
-    ``build_inputs_with_special_tokens`` returns the ids unchanged for generic fast
-    tokenizers (e.g. ModernBERT's) that have no Python subclass.
-    """
-    encoding = backend.encode("a", add_special_tokens=True)
-    content = [i for i, special in enumerate(encoding.special_tokens_mask) if not special]
-    return list(encoding.ids[: content[0]]), list(encoding.ids[content[-1] + 1 :])
 
 
 def plan_batch(

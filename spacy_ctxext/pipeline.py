@@ -14,7 +14,14 @@ from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
 from .architectures import configured_settings, restore_settings
-from .decoding import bio_tag_names, decode_joined, log_softmax, span_confidences, tags_to_spans
+from .decoding import (
+    bio_tag_names,
+    decode_joined,
+    log_softmax,
+    span_confidences,
+    tag_kinds,
+    tags_to_spans,
+)
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -96,10 +103,6 @@ class CtxNER(TrainablePipe):
     @property
     def tag_names(self) -> List[str]:
         return bio_tag_names(self.labels)
-
-    @property
-    def _begin_tags(self) -> np.ndarray:
-        return np.array([name.startswith("B-") for name in self.tag_names])
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         settings = self._configured_settings()
@@ -192,7 +195,8 @@ class CtxNER(TrainablePipe):
         # no B tags and equal scores otherwise, so it continues an entity only between
         # two of its tokens (a tie at the end goes to O, the first tag).
         space = np.concatenate([doc.to_array("IS_SPACE") for doc in docs]).astype(bool)
-        log_probs[space] = np.where(self._begin_tags, -np.inf, 0.0)
+        is_begin = tag_kinds(self.tag_names)[0]
+        log_probs[space] = np.where(is_begin, -np.inf, 0.0)
         lengths = np.asarray([len(doc) for doc in docs], dtype=np.int64)
         tags = decode_joined(log_probs, lengths, self.tag_names)
         return list(zip(tags, np.split(log_probs, np.cumsum(lengths)[:-1])))

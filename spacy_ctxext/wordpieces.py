@@ -1,7 +1,7 @@
 """Tokenize whole documents once and align wordpieces to spaCy tokens by character offsets."""
 
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 from spacy.attrs import IDX, LENGTH, SENT_START, SPACY
@@ -56,6 +56,19 @@ def load_backend(tokenizer):
     copy.no_truncation()
     copy.no_padding()
     return copy
+
+
+def special_tokens(backend) -> Tuple[List[int], List[int]]:
+    """The ids the tokenizer puts before and after one sequence (e.g. [CLS] … [SEP]).
+
+    Read from the Rust backend (no padding or truncation, see ``load_backend``): its
+    post-processor adds them for every fast tokenizer, whereas
+    ``build_inputs_with_special_tokens`` returns the ids unchanged for generic fast
+    tokenizers (e.g. ModernBERT's) that have no Python subclass.
+    """
+    encoding = backend.encode("a", add_special_tokens=True)
+    content = [i for i, special in enumerate(encoding.special_tokens_mask) if not special]
+    return list(encoding.ids[: content[0]]), list(encoding.ids[content[-1] + 1 :])
 
 
 def tokenize_docs(backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS) -> List[DocPieces]:

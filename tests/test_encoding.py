@@ -10,8 +10,8 @@ from spacy_ctxext import encoding
 from spacy_ctxext.architectures import get_net, plan_docs
 from spacy_ctxext.decoding import constrained_viterbi, transition_rules
 from spacy_ctxext.encoder import ContextNet
-from spacy_ctxext.encoding import run_plan, special_tokens
-from spacy_ctxext.wordpieces import load_backend
+from spacy_ctxext.encoding import run_plan
+from spacy_ctxext.wordpieces import load_backend, special_tokens
 
 STORY = "Mary Smith met Peter Jones in Paris . They talked about London and Berlin . "
 
