@@ -52,7 +52,7 @@ if [ -f .gpucarry/site.tar.xz ]; then
     || echo "pip install -e . failed: entry points unregistered (the benchmark imports them)"
 fi
 export PYTHONUNBUFFERED=1
-OUT=${OUT:-metrics/gpu}
+OUT=${OUT:-results/gpu}
 mkdir -p "$OUT"
 GPU_ID=${GPU_ID:-0}
 [ "$GPU_ID" -ge 0 ] && { nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv || true; }

