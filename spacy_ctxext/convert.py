@@ -20,6 +20,8 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
+from .bio import parse_tag
+
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("auto", "iob1", "iob2")
 
@@ -88,12 +90,10 @@ class _DocBuilder:
 
 
 def _parse_tag(tag: str, path: PathLike, lineno: int) -> ParsedTag:
-    if tag == "O":
-        return None
-    prefix, sep, label = tag.partition("-")
-    if sep and label and prefix in ("B", "I"):
-        return prefix, label
-    raise ValueError(f"{path}:{lineno}: unknown NER tag {tag!r} (expected O, B-TYPE or I-TYPE)")
+    try:
+        return parse_tag(tag)
+    except ValueError as err:
+        raise ValueError(f"{path}:{lineno}: {err}") from None
 
 
 def read_conll(path: PathLike, vocab: Vocab, *, scheme: str = "auto") -> Iterator[Doc]:

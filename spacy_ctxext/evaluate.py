@@ -24,6 +24,7 @@ from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
+from .bio import spans_to_tags
 from .readers import unannotated_copy
 
 AVG_ROWS = ("micro avg", "macro avg", "weighted avg")
@@ -56,12 +57,7 @@ def load_pipeline(model: Union[str, Path, Language], gpu_id: int = -1) -> Langua
 
 def iob2_tags(doc: Doc) -> List[str]:
     """IOB2 tags ("B-X", "I-X", "O") from ``doc.ents``; missing annotation counts as "O"."""
-    tags = ["O"] * len(doc)
-    for ent in doc.ents:
-        tags[ent.start] = f"B-{ent.label_}"
-        for i in range(ent.start + 1, ent.end):
-            tags[i] = f"I-{ent.label_}"
-    return tags
+    return spans_to_tags(len(doc), [(e.start, e.end, e.label_) for e in doc.ents])
 
 
 def _prf(tp: int, n_pred: int, n_true: int) -> Dict[str, float]:

@@ -6,29 +6,12 @@ need no new weights: HF's ``rope_scaling`` (linear, dynamic/NTK, YaRN) is set on
 their config before the model is built.
 """
 
-from typing import Optional
-
 import torch
-
-POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 
 # The window a rotary encoder is extended to, kept apart from its config's
 # ``max_position_embeddings``: HF's dynamic and YaRN scaling read that as the pretrained
 # length, when the model is built and again when a saved config is loaded.
 ROTARY_POSITIONS = "ctxext_max_positions"
-
-
-def check_position_settings(position_extension: str, rope_scaling: Optional[dict]) -> None:
-    if position_extension not in POSITION_EXTENSIONS:
-        raise ValueError(
-            f"Unknown position_extension {position_extension!r}: use one of "
-            f"{', '.join(map(repr, POSITION_EXTENSIONS))}."
-        )
-    if rope_scaling is not None and not isinstance(rope_scaling, dict):
-        raise ValueError(
-            f"rope_scaling must be a dict as HF expects (e.g. {{'rope_type': 'yarn', "
-            f"'factor': 4.0}}), got {rope_scaling!r}."
-        )
 
 
 def find_position_embeddings(model: torch.nn.Module):

@@ -6,7 +6,6 @@ from functools import lru_cache
 from typing import Optional
 
 import torch
-from thinc.api import Model
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -19,11 +18,17 @@ class CpuBfloat16Warning(UserWarning):
     """cpu_bfloat16 is set on an x86 CPU that has no native bf16 arithmetic."""
 
 
-def autocast_dtype(encoder: Model, device: torch.device) -> Optional[torch.dtype]:
-    """The dtype the encoder runs in on ``device`` (None: fp32)."""
+def autocast_dtype(
+    mixed_precision: Optional[str], cpu_bfloat16: bool, device: torch.device
+) -> Optional[torch.dtype]:
+    """The dtype the encoder runs in on ``device`` (None: fp32).
+
+    mixed_precision: the autocast dtype's name on GPU (None: fp32 there too).
+    cpu_bfloat16: autocast to bfloat16 on CPU as well.
+    """
     if device.type == "cuda":
-        return AUTOCAST_DTYPES.get(encoder.attrs["mixed_precision"])
-    if not encoder.attrs.get("cpu_bfloat16"):
+        return AUTOCAST_DTYPES.get(mixed_precision) if mixed_precision else None
+    if not cpu_bfloat16:
         return None
     if not cpu_has_native_bf16():
         warnings.warn(

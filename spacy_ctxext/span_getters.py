@@ -12,9 +12,14 @@ from typing import Callable, Iterable, List, Optional
 import numpy as np
 from spacy.tokens import Doc, Span
 from spacy_transformers.util import registry
+from tokenizers import Tokenizer
 
-from .windows import check_window_sizes, plan_windows
-from .wordpieces import DocPieces, load_backend, tokenize_docs
+from .settings import check_window
+from .windows import plan_windows
+from .wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
+
+# Without a tokenizer, windows leave room for BERT's two ([CLS] and [SEP]).
+ESTIMATED_SPECIALS = 2
 
 SpannerT = Callable[[List[Doc]], List[List[Span]]]
 
@@ -22,15 +27,19 @@ SpannerT = Callable[[List[Doc]], List[List[Span]]]
 def get_context_windows(
     docs: Iterable[Doc], *, window: int, context: int, tokenizer: Optional[str] = None
 ) -> List[List[Span]]:
-    """Windows of at most ``window - 2`` wordpieces (room for [CLS] and [SEP])."""
+    """Windows of ``window`` wordpieces, the tokenizer's special tokens included."""
     docs = list(docs)
     if tokenizer is None:
+        room = window - ESTIMATED_SPECIALS
         pieces = [_estimated_pieces(doc) for doc in docs]
-        return [_doc_windows(doc, p, window - 2, context) for doc, p in zip(docs, pieces)]
+        return [_doc_windows(doc, p, room, context) for doc, p in zip(docs, pieces)]
     backend = _cached_backend(tokenizer)
+    prefix, suffix = special_tokens(backend)
+    room = window - len(prefix) - len(suffix)
+    check_window(window, context, n_special=len(prefix) + len(suffix))
     pieces = tokenize_docs(backend, docs)
-    spans = [_doc_windows(doc, p, window - 2, context) for doc, p in zip(docs, pieces)]
-    return [_fit_alone(doc_spans, backend, window - 2) for doc_spans in spans]
+    spans = [_doc_windows(doc, p, room, context) for doc, p in zip(docs, pieces)]
+    return [_fit_alone(doc_spans, backend, room) for doc_spans in spans]
 
 
 def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List[Span]:
@@ -60,7 +69,7 @@ def _doc_windows(doc: Doc, pieces: DocPieces, window: int, context: int) -> List
     return [doc[int(s) : int(e)] for s, e in bounds]
 
 
-def _fit_alone(spans: List[Span], backend, budget: int) -> List[Span]:
+def _fit_alone(spans: List[Span], backend: Tokenizer, budget: int) -> List[Span]:
     """Spans that fit ``budget`` when tokenized alone, as spacy-transformers does.
 
     A byte-level BPE tokenizer (RoBERTa's) splits a span's first word differently
@@ -99,10 +108,10 @@ def _estimated_pieces(doc: Doc) -> DocPieces:
 
 
 @lru_cache(maxsize=4)
-def _cached_backend(name: str):
+def _cached_backend(name: str) -> Tokenizer:
     from transformers import AutoTokenizer
 
-    from .encoder import resolve_encoder_name
+    from .net_loading import resolve_encoder_name
 
     return load_backend(AutoTokenizer.from_pretrained(resolve_encoder_name(name), use_fast=True))
 
@@ -117,5 +126,5 @@ def configure_context_windows(
     tokenizer: the encoder's name or folder, for exact wordpiece counts; without it
         each token is estimated at one wordpiece per four characters.
     """
-    check_window_sizes(window, context, n_special=2)
+    check_window(window, context, n_special=ESTIMATED_SPECIALS)
     return partial(get_context_windows, window=window, context=context, tokenizer=tokenizer)

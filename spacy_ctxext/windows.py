@@ -11,6 +11,8 @@ from typing import List
 
 import numpy as np
 
+from .settings import check_window
+
 
 @dataclass(frozen=True)
 class Windows:
@@ -33,22 +35,6 @@ class Windows:
         return np.searchsorted(self.core_start, pieces, side="right") - 1
 
 
-def check_window_sizes(window: int, context: int, n_special: int = 0) -> None:
-    """Whether a window of ``window`` wordpieces, ``n_special`` of them special tokens,
-    leaves room to predict with ``context`` wordpieces read on each side."""
-    room = window - n_special
-    after = f" ({room} after {n_special} special tokens)" if n_special else ""
-    if room < 1:
-        raise ValueError(f"window must hold at least one wordpiece, got window={window}{after}.")
-    if context < 0 or room - 2 * context < 1:
-        raise ValueError(
-            f"context={context} leaves no room to predict in a window of {window} "
-            f"wordpieces{after}: each side's context must be smaller than half the window. "
-            "Lower `context` or raise `window` (with `max_position_embeddings` if the encoder "
-            "needs more positions)."
-        )
-
-
 def plan_windows(
     n_pieces: int,
     token_starts: np.ndarray,
@@ -68,7 +54,7 @@ def plan_windows(
     isolate_sentences: every sentence is windowed on its own, without context (the
         sentence-level baseline): cores never span a sentence start and read nothing else.
     """
-    check_window_sizes(window, context)
+    check_window(window, context)
     if n_pieces == 0:
         none = np.zeros(0, dtype=np.int64)
         return Windows(none, none, none, none)

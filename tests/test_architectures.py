@@ -5,11 +5,12 @@ import spacy
 import torch
 from conftest import STORY, TRAIN_DATA, entities, make_examples, make_nlp
 
-from spacy_ctxext.architectures import set_window_sizes
+from spacy_ctxext.architectures import apply_usage_settings
+from spacy_ctxext.settings import EncoderSettings
 
 
 def test_window_over_max_position_embeddings_fails_at_add_pipe(tiny_bert):
-    with pytest.raises(ValueError, match=r"window=256.*max_position_embeddings=128"):
+    with pytest.raises(ValueError, match=r"window=256 needs more positions .* \(128\)"):
         make_nlp(tiny_bert, window=256, max_position_embeddings=128)
 
 
@@ -45,8 +46,10 @@ def test_window_check_counts_the_special_tokens(tiny_bert, trained_nlp):
         nlp.initialize(lambda: make_examples(nlp))
     encoder = trained_nlp.get_pipe("ctx_ner").model.layers[0]
     with pytest.raises(ValueError, match="62 after 2 special tokens"):
-        set_window_sizes(encoder, 64, 31)
-    assert encoder.attrs["window"] != 64  # a refused size is not kept
+        apply_usage_settings(encoder, {"window": 64, "context": 31})
+    assert EncoderSettings.of(encoder).window != 64  # a refused size is not kept
+    with pytest.raises(ValueError, match=r"\['name'\] cannot change after training"):
+        apply_usage_settings(encoder, {"name": "other"})
 
 
 def test_no_docs_give_no_arrays(trained_nlp):

@@ -6,16 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_ctxext import decoding
-from spacy_ctxext.decoding import (
-    bio_tag_names,
-    constrained_viterbi,
-    decode_joined,
-    log_softmax,
-    span_confidences,
-    tags_to_spans,
-    transition_rules,
-)
+from spacy_ctxext import viterbi
+from spacy_ctxext.bio import bio_tag_names, tags_to_spans, transition_rules
+from spacy_ctxext.decoding import log_softmax, span_confidences
+from spacy_ctxext.viterbi import constrained_viterbi, decode_joined
 
 LABELS = ["PER", "ORG", "LOC", "MISC"]
 
@@ -237,7 +231,7 @@ def test_long_entity_after_a_violation_is_decoded_locally():
     violations = np.flatnonzero(~allowed[best[:-1], best[1:]]) + 1
     assert violations.tolist() == [10_000]
     free = allowed.all(axis=0) & start_allowed
-    cuts = decoding._find_cuts(log_probs, best, allowed, free, np.array([0]), violations)
+    cuts = viterbi._find_cuts(log_probs, best, allowed, free, np.array([0]), violations)
     segment = np.searchsorted(cuts, 10_000, side="right") - 1
     assert 9_900 < cuts[segment] <= 10_000 and 10_100 <= cuts[segment + 1] < 10_200
     decoded = decode(log_probs, names)

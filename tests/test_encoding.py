@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import TRAIN_DATA, make_examples
 
-from spacy_ctxext import encoding
+from spacy_ctxext import planning
 from spacy_ctxext.architectures import get_net, plan_docs
-from spacy_ctxext.decoding import constrained_viterbi, transition_rules
-from spacy_ctxext.encoder import ContextNet
-from spacy_ctxext.encoding import run_plan
+from spacy_ctxext.bio import transition_rules
+from spacy_ctxext.context_net import ContextNet, run_plan
+from spacy_ctxext.viterbi import constrained_viterbi
 from spacy_ctxext.wordpieces import load_backend, special_tokens
 
 STORY = "Mary Smith met Peter Jones in Paris . They talked about London and Berlin . "
@@ -93,14 +93,23 @@ def test_predict_leaves_the_model_outputs_untouched(trained):
 def test_only_long_batches_trim_the_heap(trained, monkeypatch):
     nlp, _ = trained
     encoder = nlp.get_pipe("ctx_ner").model.layers[0]
+    net = get_net(encoder)
     trims = []
-    monkeypatch.setattr(encoding, "trim_heap", lambda: trims.append(1))
+    monkeypatch.setattr(planning, "trim_heap", lambda: trims.append(1))
     docs = make_docs(nlp)
     n_tokens = sum(len(doc) for doc in docs)
-    for threshold, expected in ((n_tokens + 1, []), (n_tokens, [1])):
-        monkeypatch.setattr(encoding, "TRIM_AFTER_TOKENS", threshold)
+    for threshold, expected in ((n_tokens + 1, []), (n_tokens, [1]), (None, [])):
         trims.clear()
-        plan_docs(encoder, docs)
+        planning.plan_batch(
+            docs,
+            net.backend,
+            specials=net.specials,
+            pad_id=net.pad_id,
+            window=64,
+            context=8,
+            batch_wordpieces=256,
+            trim_after_tokens=threshold,
+        )
         assert trims == expected
 
 

@@ -8,7 +8,7 @@ import spacy
 from conftest import TRAIN_DATA, entities, make_examples, make_nlp
 from spacy.training import Example
 
-from spacy_ctxext.decoding import bio_tag_names, transition_rules
+from spacy_ctxext.bio import bio_tag_names, transition_rules
 
 
 def test_overfits_three_sentences(trained):
@@ -230,7 +230,7 @@ def test_cpu_bfloat16_warns_on_cpus_without_native_bf16(trained, monkeypatch, na
 
 
 def test_isolate_sentences_warns_about_docs_without_sentences(tiny_bert):
-    from spacy_ctxext.encoding import NoSentencesWarning
+    from spacy_ctxext.planning import NoSentencesWarning
 
     nlp = make_nlp(tiny_bert, isolate_sentences=True)
     nlp.initialize(lambda: make_examples(nlp))

@@ -3,25 +3,25 @@
 import pytest
 import torch
 
-from spacy_ctxext.encoder import ContextNet, deserialize_net, load_pretrained, serialize_net
+from spacy_ctxext.context_net import ContextNet
+from spacy_ctxext.net_loading import deserialize_net, load_pretrained, serialize_net
 from spacy_ctxext.positions import (
-    POSITION_EXTENSIONS,
-    check_position_settings,
     extend_position_embeddings,
     find_position_embeddings,
     position_offset,
     usable_positions,
 )
+from spacy_ctxext.settings import EncoderSettings
 
 
 def load(path, target, method):
     return load_pretrained(
-        path,
-        max_position_embeddings=target,
-        position_extension=method,
-        rope_scaling=None,
-        attn_implementation="sdpa",
-        trust_remote_code=False,
+        EncoderSettings(
+            name=path,
+            max_position_embeddings=target,
+            position_extension=method,
+            attention_dropout=None,
+        )
     )
 
 
@@ -120,20 +120,6 @@ def test_extended_forward_differs_only_by_positions(tiny_bert_64):
 def test_none_refuses_to_grow(tiny_bert_64):
     with pytest.raises(ValueError, match="position_extension"):
         load(tiny_bert_64, 256, "none")
-
-
-def test_check_position_settings():
-    for method in POSITION_EXTENSIONS:
-        check_position_settings(method, None)
-    check_position_settings("none", {"rope_type": "linear", "factor": 2.0})
-    with pytest.raises(ValueError) as err:
-        check_position_settings("bogus", None)
-    message = str(err.value)
-    assert "bogus" in message
-    for method in ("none", "copy", "interpolate"):
-        assert repr(method) in message
-    with pytest.raises(ValueError, match="rope_scaling"):
-        check_position_settings("none", "yarn")
 
 
 def tiny_roberta():
@@ -254,12 +240,13 @@ def tiny_llama(tmp_path_factory):
 def test_rope_scaling_acts_and_survives_save_and_load(tiny_llama, rope_scaling):
     def build(scaling):
         return load_pretrained(
-            tiny_llama,
-            max_position_embeddings=256,
-            position_extension="none",
-            rope_scaling=scaling,
-            attn_implementation="eager",
-            trust_remote_code=False,
+            EncoderSettings(
+                name=tiny_llama,
+                max_position_embeddings=256,
+                rope_scaling=scaling,
+                attention_dropout=None,
+                attn_implementation="eager",
+            )
         )
 
     plain, scaled = build(None), build(rope_scaling)

@@ -296,7 +296,8 @@ def test_spans_fit_when_tokenized_alone_with_byte_level_bpe(nlp, byte_level_bpe,
     for doc, spans in zip(docs, get_context_windows(docs, window=window, context=context,
                                                      tokenizer=byte_level_bpe)):  # fmt: skip
         for span in spans:
-            assert len(tokenizer(span.text).input_ids) <= window - 2, span.text
+            # This tokenizer adds no special tokens, so a span may fill the whole window.
+            assert len(tokenizer(span.text).input_ids) <= window, span.text
         covered = np.zeros(len(doc), dtype=bool)
         for span in spans:
             covered[span.start : span.end] = True

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_ctxext.windows import Windows, check_window_sizes, pack_by_budget, plan_windows
+from spacy_ctxext.windows import Windows, pack_by_budget, plan_windows
 
 
 def as_array(values) -> np.ndarray:
@@ -43,28 +43,6 @@ def check_invariants(plan: Windows, n: int, window: int, context: int) -> None:
     owner = plan.locate(pieces)
     assert np.all(plan.core_start[owner] <= pieces)
     assert np.all(pieces < plan.core_end[owner])
-
-
-def test_check_window_sizes_counts_special_tokens():
-    check_window_sizes(12, 4, n_special=2)
-    with pytest.raises(ValueError, match=r"window of 12 wordpieces \(10 after 2 special"):
-        check_window_sizes(12, 5, n_special=2)
-    with pytest.raises(ValueError, match="at least one wordpiece"):
-        check_window_sizes(2, 0, n_special=2)
-
-
-def test_check_window_sizes():
-    check_window_sizes(10, 4)
-    check_window_sizes(10, 0)
-    check_window_sizes(1, 0)
-    with pytest.raises(ValueError, match="context"):
-        check_window_sizes(10, 5)
-    with pytest.raises(ValueError, match="context"):
-        check_window_sizes(10, 7)
-    with pytest.raises(ValueError, match="context"):
-        check_window_sizes(10, -1)
-    with pytest.raises(ValueError, match="window"):
-        check_window_sizes(0, 0)
 
 
 def test_plan_windows_rejects_bad_sizes():

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 import spacy
 import torch
 
-from ..encoder import resolve_encoder_name
+from ..net_loading import resolve_encoder_name
 from .measure import environment, median_run, rss_mb, timed
 from .pipelines import (
     bare_encoder,

@@ -1,6 +1,6 @@
 """The pipelines a benchmark times: (a) ctx_ner, (b) spacy-transformers + ner, (c) bare encoder."""
 
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import spacy
 import spacy_transformers  # noqa: F401  (registers the transformer factory)
@@ -9,11 +9,13 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from .. import pipeline  # noqa: F401  (registers ctx_ner)
-from ..architectures import get_net, plan_docs, set_window_sizes
-from ..encoder import resolve_encoder_name
-from ..encoding import as_long
+from .. import ctx_ner  # noqa: F401  (registers ctx_ner)
+from ..architectures import get_net, plan_docs
+from ..bio import spans_to_tags
+from ..context_net import as_long
+from ..net_loading import resolve_encoder_name
 from ..precision import autocast_dtype
+from ..settings import EncoderSettings
 
 INIT_TEXTS = [
     "John_PER Smith_PER flew from London_LOC to Paris_LOC for Reuters_ORG .",
@@ -28,13 +30,21 @@ def init_examples(nlp) -> List[Example]:
     for text in INIT_TEXTS:
         words = [w.rsplit("_", 1)[0] for w in text.split()]
         labels = [w.rsplit("_", 1)[1] if "_" in w else "" for w in text.split()]
-        tags = [
-            "O" if not lab else ("I-" if i and labels[i - 1] == lab else "B-") + lab
-            for i, lab in enumerate(labels)
-        ]
+        tags = spans_to_tags(len(words), _label_runs(labels))
         reference = Doc(nlp.vocab, words=words, ents=tags)
         examples.append(Example(Doc(nlp.vocab, words=words), reference))
     return examples
+
+
+def _label_runs(labels: List[str]) -> List[Tuple[int, int, str]]:
+    """Entity spans of per-word labels: a run of one label is one entity ("" is none)."""
+    spans: List[Tuple[int, int, str]] = []
+    for i, label in enumerate(labels):
+        if label and spans and spans[-1][1] == i and spans[-1][2] == label:
+            spans[-1] = (spans[-1][0], i + 1, label)
+        elif label:
+            spans.append((i, i + 1, label))
+    return spans
 
 
 def build_ctx_ner(
@@ -60,11 +70,10 @@ def ctx_ner_pipeline(args, encoder: str):
     if not args.model:
         fix_random_seed(args.seed)  # the same random head (and entities) in every process
         return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16, **sizes)
-    nlp = spacy.load(args.model)
+    usage = dict(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16, **sizes)
+    config = {"components": {"ctx_ner": {"model": {"encoder": usage}}}}
+    nlp = spacy.load(args.model, config=config)
     nlp.max_length = 10**9
-    ctx_encoder = nlp.get_pipe("ctx_ner").model.layers[0]
-    ctx_encoder.attrs.update(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16)
-    set_window_sizes(ctx_encoder, args.window, args.context)
     return nlp
 
 
@@ -111,7 +120,8 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     encoder = nlp.get_pipe("ctx_ner").model.layers[0]
     net = get_net(encoder).eval()
     device = net.empty.device
-    dtype = autocast_dtype(encoder, device)
+    settings = EncoderSettings.of(encoder)
+    dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
     docs = [nlp.make_doc(text) for text in texts]
     batches = []
     for i in range(0, len(docs), batch_size):

@@ -1,4 +1,4 @@
-"""The torch side: a HF encoder, its tokenizer, and an optional tag head, as one module.
+"""Build a ``ContextNet`` from a pretrained HF encoder, or from a saved pipeline's bytes.
 
 Serialized without pickle: the HF config and tokenizer files as bytes, the weights as
 safetensors, so a saved pipeline loads offline and never runs code from its folder.
@@ -9,67 +9,19 @@ import importlib.util
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict
 
 import srsly
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from .context_net import ContextNet
 from .positions import extend_position_embeddings
-from .wordpieces import load_backend, special_tokens
+from .settings import EncoderSettings
 
 # Names HF configs use for dropout on attention probabilities.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
-
-
-class ContextNet(torch.nn.Module):
-    """Encoder + learned vector for tokens without wordpieces + optional linear head."""
-
-    def __init__(self, encoder=None, tokenizer=None):
-        super().__init__()
-        self.encoder = encoder
-        self.tokenizer = tokenizer
-        width = encoder.config.hidden_size if encoder is not None else 0
-        # Tokens the tokenizer drops (spaCy whitespace, U+200B, ...) still need a vector.
-        self.empty = torch.nn.Parameter(torch.zeros(width))
-        self.head: Optional[torch.nn.Linear] = None
-        self._backend = None
-        self._specials: Optional[Tuple[List[int], List[int]]] = None
-
-    @property
-    def backend(self):
-        """The Rust tokenizer without truncation, copied once per loaded net."""
-        if self._backend is None:
-            self._backend = load_backend(self.tokenizer)
-        return self._backend
-
-    @property
-    def specials(self) -> Tuple[List[int], List[int]]:
-        """The special token ids before and after each window, read once per loaded net."""
-        if self._specials is None:
-            self._specials = special_tokens(self.backend)
-        return self._specials
-
-    @property
-    def is_loaded(self) -> bool:
-        return self.encoder is not None
-
-    @property
-    def width(self) -> int:
-        return int(self.empty.shape[0])
-
-    def set_head(self, n_out: int) -> None:
-        if self.head is None or self.head.out_features != n_out:
-            self.head = torch.nn.Linear(self.width, n_out).to(self.empty.device)
-
-    def forward(self, input_ids, attention_mask, rows, cols, use_head: bool):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
-        vectors = hidden[rows, cols].float()
-        return self.head(vectors) if use_head else vectors
-
-    def empty_output(self, use_head: bool) -> torch.Tensor:
-        return self.head(self.empty) if use_head else self.empty
 
 
 def resolve_encoder_name(name: str) -> str:
@@ -84,41 +36,36 @@ def resolve_encoder_name(name: str) -> str:
     return name
 
 
-def load_pretrained(
-    name: str,
-    *,
-    max_position_embeddings: Optional[int],
-    position_extension: str,
-    rope_scaling: Optional[dict],
-    attn_implementation: str,
-    trust_remote_code: bool,
-    attention_dropout: Optional[float] = None,
-) -> ContextNet:
+def load_pretrained(settings: EncoderSettings) -> ContextNet:
+    """The pretrained encoder and tokenizer ``settings.name`` names, built as configured:
+    attention implementation and dropout, position range extended or rope-scaled."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    path = resolve_encoder_name(name)
-    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    if rope_scaling is not None:
-        config.rope_scaling = dict(rope_scaling)
-        if "original_max_position_embeddings" in rope_scaling and max_position_embeddings:
+    path = resolve_encoder_name(settings.name)
+    trust = settings.trust_remote_code
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
+    positions = settings.max_position_embeddings
+    if settings.rope_scaling is not None:
+        config.rope_scaling = dict(settings.rope_scaling)
+        if "original_max_position_embeddings" in settings.rope_scaling and positions:
             # HF's YaRN then scales by max_position_embeddings / original: set it before
             # the model is built, so that building and loading agree.
-            config.max_position_embeddings = max_position_embeddings
-    if attention_dropout is not None:
+            config.max_position_embeddings = positions
+    if settings.attention_dropout is not None:
         for key in ATTENTION_DROPOUT_KEYS:
             if hasattr(config, key):
-                setattr(config, key, attention_dropout)
-    kwargs = dict(config=config, trust_remote_code=trust_remote_code)
-    encoder = _with_attention(AutoModel.from_pretrained, path, attn_implementation, kwargs)
-    if max_position_embeddings:
-        extend_position_embeddings(encoder, max_position_embeddings, position_extension)
-    tokenizer = AutoTokenizer.from_pretrained(
-        path, use_fast=True, trust_remote_code=trust_remote_code
-    )
+                setattr(config, key, settings.attention_dropout)
+    kwargs = dict(config=config, trust_remote_code=trust)
+    encoder = _with_attention(AutoModel.from_pretrained, path, settings.attn_implementation, kwargs)
+    if positions:
+        extend_position_embeddings(encoder, positions, settings.position_extension)
+    tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust)
     return ContextNet(encoder, tokenizer)
 
 
-def _with_attention(build, source, attn_implementation: str, kwargs: dict):
+def _with_attention(
+    build: Callable[..., Any], source: Any, attn_implementation: str, kwargs: Dict[str, Any]
+) -> Any:
     try:
         return build(source, attn_implementation=attn_implementation, **kwargs)
     except (ValueError, ImportError) as err:
@@ -157,7 +104,7 @@ def serialize_net(net: ContextNet) -> bytes:
     return srsly.msgpack_dumps(msg)
 
 
-def deserialize_net(net: ContextNet, data: bytes, device) -> ContextNet:
+def deserialize_net(net: ContextNet, data: bytes, device: torch.device) -> ContextNet:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     msg = srsly.msgpack_loads(data)

