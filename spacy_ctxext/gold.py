@@ -1,0 +1,78 @@
+"""Gold data for training ``ctx_ner``: BIO targets aligned to the predicted tokens.
+
+spaCy aligns each example's gold entities to the predicted tokens
+(``Example.get_aligned_ner``, BILUO); here they become the BIO tags the model learns,
+with a warning that counts tokens left without a tag, and a clear error for labels
+the component was not initialized with.
+"""
+
+import warnings
+from itertools import islice
+from typing import Callable, Iterable, List, Optional, Sequence
+
+from spacy.tokens import Doc
+from spacy.training import Example, validate_get_examples
+
+from .bio import biluo_to_bio
+
+
+class UnalignedEntitiesWarning(UserWarning):
+    """Gold tokens of annotated examples without an entity tag; filterable on its own."""
+
+
+def bio_targets(example: Example, labels: Sequence[str], name: str) -> List[Optional[str]]:
+    """The example's gold BIO tag per predicted token (None: no aligned gold tag).
+
+    name: the component's name, for the error about labels unseen at initialize.
+    """
+    targets = [biluo_to_bio(tag) for tag in example.get_aligned_ner()]
+    unseen = {tag[2:] for tag in targets if tag and tag != "O"} - set(labels)
+    if unseen:
+        raise ValueError(
+            f"[{name}] Gold entity label {sorted(unseen)[0]!r} was not seen at "
+            f"initialize (labels: {list(labels)}). Add it to the initialize examples "
+            "or to [initialize.components.ctx_ner.labels], then initialize again "
+            "(spacy train does not initialize a sourced ctx_ner: drop `source` to "
+            "train one with the new labels)."
+        )
+    return targets
+
+
+def warn_unaligned(
+    examples: Sequence[Example], truths: Sequence[Sequence[Optional[str]]], name: str
+) -> None:
+    """One warning per batch for gold tokens that have no tag in annotated examples.
+
+    Entity offsets off token boundaries (spaCy's W030 at ``Example.from_dict``) or
+    gold tokenization that does not map onto the predicted tokens leave such
+    tokens; they are left out of the loss, and the count says how much is lost.
+    """
+    annotated = [
+        (eg, t) for eg, t in zip(examples, truths) if eg.reference.has_annotation("ENT_IOB")
+    ]
+    counts = [sum(tag is None for tag in t) for _, t in annotated]
+    n_tokens, n_examples = sum(counts), sum(c > 0 for c in counts)
+    if n_tokens:
+        warnings.warn(
+            f"[{name}] {n_tokens} token(s) in {n_examples} of {len(examples)} "
+            "training examples have no gold entity tag: entity offsets that are not on "
+            "token boundaries, or gold tokens that do not align to the predicted ones. "
+            "They are left out of the loss. Check the offsets with "
+            "spacy.training.offsets_to_biluo_tags(nlp.make_doc(text), entities).",
+            UnalignedEntitiesWarning,
+            stacklevel=3,
+        )
+
+
+def sample_docs(get_examples: Callable[[], Iterable[Example]], name: str) -> List[Doc]:
+    """Up to 10 predicted docs; an empty corpus gets its own message (E930 reads as a
+    type error, and an empty generator would otherwise pass as 'no entity labels')."""
+    examples = get_examples() if callable(get_examples) else None
+    sample = list(islice(examples, 10)) if hasattr(examples, "__iter__") else None
+    if sample == []:
+        raise ValueError(
+            f"[{name}] The training corpus is empty: get_examples() gave no "
+            "examples. Check [paths.train] and [corpora.train] (a .spacy file with docs)."
+        )
+    validate_get_examples(get_examples, "CtxNER.initialize")
+    return [eg.x for eg in sample or []]
