@@ -160,11 +160,8 @@ class CtxNER(TrainablePipe):
         self.model.initialize(X=doc_sample)
 
     def predict(self, docs: Iterable[Doc]) -> List[DocTags]:
-        """Decode each doc: its BIO tag ids and tag log-probabilities per token.
-
-        docs: the docs to tag.
-        RETURNS: one ``DocTags`` per doc, for ``set_annotations``.
-        """
+        """Decode the docs. RETURNS: per doc, its BIO tag ids and tag log-probabilities
+        per token (``DocTags``), for ``set_annotations``."""
         docs = list(docs)
         if not docs:
             return []
