@@ -1,6 +1,7 @@
 """spacy_ctxext.annotate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import spacy
@@ -171,3 +172,53 @@ def test_txt_that_is_not_utf8_is_named_before_any_work(tmp_path):
     (folder / "b.txt").write_bytes("café".encode("latin-1"))
     with pytest.raises(ValueError, match=r"b\.txt: not UTF-8 .*re-encode"):
         read_input(folder)
+
+
+def test_html_shows_confidences(models, jsonl, tmp_path):
+    out = tmp_path / "html"
+    annotate(models[1], jsonl, out, html=True, low_confidence=0.75)
+    page = (out / "entities.html").read_text(encoding="utf8")
+    # Stand-in scores are 1 / entity length: "John Smith" 0.50, one-token entities 1.00.
+    assert "PER 0.50</span>" in page and "LOC 1.00</span>" in page
+    assert 'title="PER, confidence 0.50"' in page
+    # Below 0.75: "John Smith" and "New York" twice (0.50 each); "Paris" (1.00) is not outlined.
+    assert page.count("outline: 2px dashed") == 3 and page.count("LOC 1.00</span>") == 1
+    assert "John Smith" in page and "<html" in page and "below 0.75" in page
+
+
+def test_html_without_confidences_shows_labels_only(models, jsonl, tmp_path):
+    out = tmp_path / "html"
+    annotate(models[0], jsonl, out, html=True)
+    page = (out / "entities.html").read_text(encoding="utf8")
+    assert "PER</span>" in page and "LOC</span>" in page
+    assert "confidence 0" not in page and "outline: 2px dashed" not in page
+
+
+def test_cli_low_confidence_option(models, jsonl, tmp_path):
+    out = tmp_path / "cli"
+    main([models[1], str(jsonl), str(out), "--html", "--low-confidence", "0.4"])
+    page = (out / "entities.html").read_text(encoding="utf8")
+    assert "PER 0.50</span>" in page and "outline: 2px dashed" not in page
+
+
+def test_max_length_is_raised_to_the_longest_text(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
+    nlp.max_length = 50
+    text = "Filler words here. " * 10 + "John Smith flew to Paris."
+    with pytest.raises(ValueError, match="E088"):
+        nlp(text)
+    path = write_jsonl(tmp_path / "long.jsonl", [json.dumps({"text": text, "id": "long"})])
+    counts = annotate(nlp, path, tmp_path / "out")
+    assert counts["entities"] == 2 and nlp.max_length == len(text)
+    big = spacy.blank("en")
+    annotate(big, path, tmp_path / "out")
+    assert big.max_length == 1_000_000  # raised only, never lowered
+
+
+def test_shipped_samples_hold_a_long_document():
+    samples = Path(__file__).parent.parent / "samples" / "long_docs.jsonl"
+    n_docs, records = read_input(samples)
+    words = {doc_id: len(text.split()) for doc_id, text in records}
+    assert n_docs == len(words) == 4
+    assert words["scandal-in-bohemia"] >= 3000, words  # the whole story, 8,547 words
