@@ -7,7 +7,7 @@ is ``context_net.run_plan``.
 """
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,13 +32,18 @@ class NoSentencesWarning(UserWarning):
 
 @dataclass(frozen=True)
 class EncoderBatch:
-    """One padded encoder call and where its outputs go in the docs' token order."""
+    """One padded encoder call and where its outputs go in the docs' token order.
+
+    channel_ids: (rows, width, k) channel table rows of each wordpiece (0: nothing, as
+    for special tokens and padding), or None for an encoder without channels.
+    """
 
     input_ids: np.ndarray
     attention_mask: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
     tokens: np.ndarray
+    channel_ids: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,14 @@ def plan_batch(
     batch_wordpieces: int,
     isolate_sentences: bool = False,
     trim_after_tokens: Optional[int] = TRIM_AFTER_TOKENS,
+    token_channels: Optional[Sequence[np.ndarray]] = None,
 ) -> BatchPlan:
     """Tokenize the docs once, cut them into windows, and pack all windows by length.
 
     trim_after_tokens: batches of at least this many tokens hand the heap memory their
         tokenization freed back to the OS (None: never).
+    token_channels: per doc, (tokens, k) channel table rows of each token; every
+        wordpiece of a token gets the token's (``EncoderBatch.channel_ids``).
     """
     prefix, suffix = specials
     n_special = len(prefix) + len(suffix)
@@ -98,12 +106,17 @@ def plan_batch(
     placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
     bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
     owners = _window_owners(plans)
+    piece_channels = None if token_channels is None else _piece_channels(pieces, token_channels)
     batches = []
     for b, members in enumerate(groups):
         tokens = placed[bounds[b] : bounds[b + 1]]
         input_ids, mask = _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id)
         rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
-        batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens)))
+        batch = EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens))
+        if piece_channels is not None:
+            channel_ids = _pad_channels(members, owners, plans, piece_channels, mask, len(prefix))
+            batch = replace(batch, channel_ids=channel_ids)
+        batches.append(batch)
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     if trim_after_tokens is not None and doc_lengths.sum() >= trim_after_tokens:
         trim_heap()
@@ -184,6 +197,35 @@ def _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id):
     return input_ids, mask
 
 
+def _piece_channels(pieces: List[DocPieces], token_channels: Sequence[np.ndarray]):
+    """Per doc, (wordpieces, k) channel rows: each piece takes those of the token it
+    belongs to (from the token's first piece to the next token's; a piece two tokens
+    share belongs to the first). Pieces before the first token's get row 0."""
+    out = []
+    for doc_pieces, channel_rows in zip(pieces, token_channels):
+        has_piece = np.flatnonzero(doc_pieces.token_piece >= 0)
+        firsts, where = np.unique(doc_pieces.token_piece[has_piece], return_index=True)
+        owner = np.searchsorted(firsts, np.arange(len(doc_pieces)), side="right") - 1
+        rows = np.zeros((len(doc_pieces), channel_rows.shape[1]), dtype=np.int32)
+        if len(firsts):
+            tokens = has_piece[where[np.maximum(owner, 0)]]
+            rows = np.where((owner >= 0)[:, None], channel_rows[tokens], rows).astype(np.int32)
+        out.append(rows)
+    return out
+
+
+def _pad_channels(members, owners, plans, piece_channels, mask, n_prefix):
+    """(rows, width, k) channel rows of a batch's windows; specials and padding get 0."""
+    doc_of_window, local_of_window = owners
+    k = piece_channels[0].shape[1] if piece_channels else 0
+    channel_ids = np.zeros(mask.shape + (k,), dtype=np.int32)
+    for row, g in enumerate(members):
+        d, w = doc_of_window[g], local_of_window[g]
+        start, end = plans[d].start[w], plans[d].end[w]
+        channel_ids[row, n_prefix : n_prefix + end - start] = piece_channels[d][start:end]
+    return channel_ids
+
+
 def _int32(*arrays: np.ndarray) -> List[np.ndarray]:
     """A plan holds a million-word doc's batches until they run: half size, widened per call."""
     return [a.astype(np.int32) for a in arrays]
@@ -209,6 +251,7 @@ def split_batch(batch: EncoderBatch) -> Tuple[EncoderBatch, EncoderBatch]:
                 rows=batch.rows[keep] - low,
                 cols=batch.cols[keep],
                 tokens=batch.tokens[keep],
+                channel_ids=None if batch.channel_ids is None else batch.channel_ids[low:high],
             )
         )
     return halves[0], halves[1]
