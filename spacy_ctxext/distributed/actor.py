@@ -1,0 +1,141 @@
+"""The callable class Ray Data runs on each actor: one loaded pipeline, many batches.
+
+Ray builds the class once per actor (so the model loads once, not once per batch) and calls
+it with an Arrow batch of (id, text, meta) rows; it returns one ``schema.RESULT`` row per
+doc. A doc that raises becomes an "error" row instead of failing the batch: one bad input
+must not stop, or endlessly retry, a run over millions of documents.
+"""
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import pyarrow as pa
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+
+from ..annotate import group_confidences
+from . import schema
+
+Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
+
+
+class Annotator:
+    """Ray Data UDF: ``map_batches(Annotator, fn_constructor_kwargs=...)``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        threads: int = 1,
+        gpu: bool = False,
+        code: Optional[str] = None,
+        spans_key: str = "ctx_ner",
+        docbin: bool = False,
+        pipe_batch_size: int = 16,
+    ) -> None:
+        setup_process(threads, gpu, code)
+        self.nlp: Language = spacy.load(model)
+        self.spans_key = spans_key
+        self.docbin = docbin
+        self.pipe_batch_size = pipe_batch_size
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return annotate_batch(
+            self.nlp, batch, self.spans_key, docbin=self.docbin, batch_size=self.pipe_batch_size
+        )
+
+
+def setup_process(threads: int, gpu: bool, code: Optional[str]) -> None:
+    """Per-actor settings, made before the model loads.
+
+    Threads: each actor holds ``threads`` of Ray's CPUs, and torch would otherwise start one
+    thread per core and oversubscribe the machine N times. GPU: Ray sets
+    CUDA_VISIBLE_DEVICES for the actor, so its GPU is device 0. Code: custom components
+    must be registered in the actor's own process, as ``spacy train --code`` does.
+    """
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if code:
+        spacy.util.import_file("ctxext_user_code", code)
+    if gpu:
+        spacy.require_gpu(0)
+
+
+def annotate_batch(
+    nlp: Language, batch: pa.Table, spans_key: str, *, docbin: bool = False, batch_size: int = 16
+) -> pa.Table:
+    """``nlp.pipe`` over the batch's texts; one ``schema.RESULT`` row per input row."""
+    ids: List[str] = batch.column("id").to_pylist()
+    texts: List[str] = batch.column("text").to_pylist()
+    metas: List[Optional[str]] = batch.column("meta").to_pylist()
+    # Long documents are the point: raise spaCy's 1M-character guard (E088) to the longest
+    # text, as spacy_ctxext.annotate does, rather than fail every book.
+    nlp.max_length = max([nlp.max_length, *map(len, texts)])
+    outcomes = pipe_isolating(nlp, texts, batch_size)
+    rows = [
+        result_row(doc_id, text, meta, outcome, spans_key, docbin)
+        for doc_id, text, meta, outcome in zip(ids, texts, metas, outcomes)
+    ]
+    return pa.Table.from_pylist(rows, schema=schema.RESULT)
+
+
+def pipe_isolating(nlp: Language, texts: Sequence[str], batch_size: int) -> List[Outcome]:
+    """The batch through ``nlp.pipe``; if that raises, each text alone to find the culprit.
+
+    A batched component fails the whole batch for one bad doc, so the retry is per doc:
+    the good docs of a failed batch are annotated again, alone.
+    """
+    try:
+        return list(nlp.pipe(texts, batch_size=batch_size))
+    except Exception:
+        return [_one(nlp, text) for text in texts]
+
+
+def _one(nlp: Language, text: str) -> Outcome:
+    try:
+        return next(iter(nlp.pipe([text])))
+    except Exception as err:  # reported in the manifest, not raised: see the module doc
+        return f"{type(err).__name__}: {err}"
+
+
+def result_row(
+    doc_id: str,
+    text: str,
+    meta: Optional[str],
+    outcome: Outcome,
+    spans_key: str,
+    docbin: bool,
+) -> Dict[str, Any]:
+    """The manifest fields, the nested entities and (optionally) the serialized Doc."""
+    row: Dict[str, Any] = {"id": doc_id, "n_chars": len(text), "meta": meta}
+    if isinstance(outcome, str):
+        row.update(n_tokens=None, n_entities=0, status="error", error=outcome)
+        return {**row, "entities": [], "docbin": None}
+    entities = doc_entity_rows(outcome, spans_key)
+    row.update(n_tokens=len(outcome), n_entities=len(entities), status="ok", error=None)
+    row["entities"] = entities
+    row["docbin"] = _docbin_bytes(outcome, doc_id) if docbin else None
+    return row
+
+
+def doc_entity_rows(doc: Doc, spans_key: str) -> List[Dict[str, Any]]:
+    """``doc.ents`` with their ctx_ner confidence (None if the span group has none)."""
+    scores: Optional[Dict[Tuple[int, int, str], float]] = group_confidences(doc, spans_key)
+    return [
+        {
+            "start_char": ent.start_char,
+            "end_char": ent.end_char,
+            "label": ent.label_,
+            "text": ent.text,
+            "score": None if scores is None else scores[(ent.start, ent.end, ent.label_)],
+        }
+        for ent in doc.ents
+    ]
+
+
+def _docbin_bytes(doc: Doc, doc_id: str) -> bytes:
+    """One doc's DocBin; the driver merges a shard's worth without rebuilding the Docs."""
+    doc.user_data["id"] = doc_id
+    return DocBin(store_user_data=True, docs=[doc]).to_bytes()
