@@ -10,6 +10,7 @@ from spacy.util import registry
 from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+from .channels import doc_channel_ids, initialize_channels, table_rows
 from .context_net import ContextNet, run_plan
 from .net_loading import deserialize_net, load_pretrained, serialize_net
 from .planning import BatchPlan, plan_batch
@@ -95,6 +96,39 @@ def build_context_extended_transformer(
     )
 
 
+@registry.architectures("spacy-ctxext.ContextExtendedTransformer.v2")
+def build_context_extended_transformer_v2(
+    name: str = DEFAULTS.name,
+    window: Optional[int] = DEFAULTS.window,
+    context: Optional[int] = DEFAULTS.context,
+    isolate_sentences: bool = DEFAULTS.isolate_sentences,
+    max_position_embeddings: Optional[int] = DEFAULTS.max_position_embeddings,
+    position_extension: str = DEFAULTS.position_extension,
+    rope_scaling: Optional[dict] = DEFAULTS.rope_scaling,
+    batch_wordpieces: int = DEFAULTS.batch_wordpieces,
+    attention_dropout: Optional[float] = DEFAULTS.attention_dropout,
+    mixed_precision: Optional[str] = DEFAULTS.mixed_precision,
+    cpu_bfloat16: bool = DEFAULTS.cpu_bfloat16,
+    cpu_quantize: Optional[str] = DEFAULTS.cpu_quantize,
+    attn_implementation: str = DEFAULTS.attn_implementation,
+    trust_remote_code: bool = DEFAULTS.trust_remote_code,
+    # Any, not Channel: confection validates the unresolved blocks of a dict argument
+    # against its value type; each value is checked to be a Channel at initialize.
+    features: Optional[Dict[str, Any]] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """v1's encoder (same settings) with ``features``: channels by name (config blocks such
+    as ``@misc = "spacy-ctxext.casing.v1"``, see ``channels``) whose embeddings are added
+    to every wordpiece of their token before the first layer. Without features it is v1.
+    """
+    settings = dict(locals())  # v1's arguments, passed on as they are
+    channels = settings.pop("features") or {}
+    model = build_context_extended_transformer(**settings)
+    for key, channel in channels.items():
+        channel.name = key
+    model.shims[0]._model.channels = dict(channels)
+    return model
+
+
 @registry.architectures("spacy-ctxext.TokenClassifier.v1")
 def build_token_classifier(
     encoder: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None
@@ -128,7 +162,13 @@ def encoder_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> 
     shim = model.shims[0]
     settings = EncoderSettings.of(model)
     if not shim._model.is_loaded:
-        shim._model = load_pretrained(settings).to(shim.device)
+        channels = shim._model.channels
+        net = load_pretrained(settings).to(shim.device)
+        net.channels = channels
+        if channels:  # their vocabularies from the docs, then a zero table
+            initialize_channels(channels, list(X or []))
+            net.set_channel_rows(table_rows(channels))
+        shim._model = net
     _fit_settings(model, settings)
     model.set_dim("nO", get_net(model).width)
 
@@ -192,6 +232,9 @@ def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
     net = get_net(encoder)
     settings = EncoderSettings.of(encoder)
     assert settings.window is not None and settings.context is not None  # set at init
+    token_channels = None
+    if net.channel_embeddings is not None:
+        token_channels = [doc_channel_ids(net.channels, doc) for doc in docs]
     return plan_batch(
         docs,
         net.backend,
@@ -201,6 +244,7 @@ def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
         context=settings.context,
         isolate_sentences=settings.isolate_sentences,
         batch_wordpieces=settings.batch_wordpieces,
+        token_channels=token_channels,
     )
 
 

@@ -5,12 +5,13 @@ Building a ``ContextNet`` from a HF folder or from saved bytes is ``net_loading`
 deciding what goes into each padded row is ``planning``.
 """
 
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from .channels import Channel
 from .planning import BatchPlan, EncoderBatch, split_batch
 from .wordpieces import load_backend, special_tokens
 
@@ -22,12 +23,14 @@ Specials = Tuple[List[int], List[int]]
 
 
 class ContextNet(torch.nn.Module):
-    """Encoder + learned vector for tokens without wordpieces + optional linear head."""
+    """Encoder + learned vector for tokens without wordpieces + optional linear head,
+    and the channels' embedding table where the encoder has channels (``channels``)."""
 
     def __init__(
         self,
         encoder: Optional["PreTrainedModel"] = None,
         tokenizer: Optional["PreTrainedTokenizerFast"] = None,
+        channels: Optional[Dict[str, Channel]] = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -36,6 +39,9 @@ class ContextNet(torch.nn.Module):
         # Tokens the tokenizer drops (spaCy whitespace, U+200B, ...) still need a vector.
         self.empty = torch.nn.Parameter(torch.zeros(width))
         self.head: Optional[torch.nn.Linear] = None
+        # The configured channel objects (not torch modules) and their shared table.
+        self.channels: Dict[str, Channel] = dict(channels or {})
+        self.channel_embeddings: Optional[torch.nn.Embedding] = None
         self._backend: Optional[Tokenizer] = None
         self._specials: Optional[Specials] = None
 
@@ -70,6 +76,12 @@ class ContextNet(torch.nn.Module):
         if self.head is None or self.head.out_features != n_out:
             self.head = torch.nn.Linear(self.width, n_out).to(self.empty.device)
 
+    def set_channel_rows(self, n_rows: int) -> None:
+        """A zero table of ``n_rows`` channel embeddings; row 0 (specials, padding) stays 0."""
+        table = torch.nn.Embedding(n_rows, self.width, padding_idx=0)
+        torch.nn.init.zeros_(table.weight)
+        self.channel_embeddings = table.to(self.empty.device)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -77,9 +89,19 @@ class ContextNet(torch.nn.Module):
         rows: torch.Tensor,
         cols: torch.Tensor,
         use_head: bool,
+        channel_ids: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Vectors (or tag logits) of the wordpieces at ``(rows, cols)`` of the batch."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        """Vectors (or tag logits) of the wordpieces at ``(rows, cols)`` of the batch.
+
+        channel_ids: (rows, width, k) rows of ``channel_embeddings`` per wordpiece, summed
+        and added to the word embeddings before the first layer (LayoutLM's fusion).
+        """
+        if channel_ids is None or self.channel_embeddings is None:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        else:
+            words = self.encoder.get_input_embeddings()(input_ids)
+            fused = words + self.channel_embeddings(channel_ids).sum(dim=2).to(words.dtype)
+            hidden = self.encoder(inputs_embeds=fused, attention_mask=attention_mask)[0]
         vectors = hidden[rows, cols].float()
         return self.head(vectors) if use_head else vectors
 
@@ -129,6 +151,7 @@ def _encode_batch(
             as_long(batch.rows, device),
             as_long(batch.cols, device),
             use_head,
+            None if batch.channel_ids is None else as_long(batch.channel_ids, device),
         )
     return out.float()
 

@@ -157,6 +157,8 @@ class CtxNER(TrainablePipe):
             )
         # force: re-initializing with other labels resizes the head (no thinc params here).
         self.model.set_dim("nO", len(self.tag_names), force=True)
+        if _has_channels(self.model):  # their vocabularies come from all training docs
+            doc_sample = _channel_docs(get_examples(), nlp, self.name)
         self.model.initialize(X=doc_sample)
 
     def predict(self, docs: Iterable[Doc]) -> List[DocTags]:
@@ -223,3 +225,20 @@ def _restore_usage(model: Model, usage: Optional[Dict[str, Any]]) -> None:
         from .architectures import restore_usage_settings  # loads transformers lazily
 
         restore_usage_settings(model.layers[0], usage)
+
+
+def _has_channels(model: Model) -> bool:
+    shims = model.layers[0].shims if model.layers else []
+    return bool(shims and getattr(shims[0]._model, "channels", None))
+
+
+def _channel_docs(examples: Iterable[Example], nlp: Optional[Language], name: str) -> List[Doc]:
+    """The training docs as ctx_ner sees them: copies of the predicted docs run through
+    the pipeline's components before it (e.g. an entity_ruler), for the channels'
+    vocabularies."""
+    docs = [eg.x.copy() for eg in examples]
+    for other, proc in nlp.pipeline if nlp is not None else []:
+        if other == name:
+            break
+        docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
+    return docs

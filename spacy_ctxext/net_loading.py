@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from .channels import channel_states, restore_states
 from .context_net import ContextNet
 from .positions import extend_position_embeddings
 from .settings import EncoderSettings
@@ -101,6 +102,9 @@ def serialize_net(net: ContextNet) -> bytes:
         "head_out": net.head.out_features if net.head is not None else None,
         "weights": save_safetensors(state),
     }
+    if net.channel_embeddings is not None:  # only then: an encoder without saves as before
+        msg["channel_rows"] = net.channel_embeddings.num_embeddings
+        msg["channel_states"] = channel_states(net.channels)
     return srsly.msgpack_dumps(msg)
 
 
@@ -119,9 +123,12 @@ def deserialize_net(net: ContextNet, data: bytes, device: torch.device) -> Conte
         config = AutoConfig.from_pretrained(tmp, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True, trust_remote_code=False)
     encoder = _with_attention(AutoModel.from_config, config, msg["attn_implementation"], {})
-    loaded = ContextNet(encoder, tokenizer)
+    loaded = ContextNet(encoder, tokenizer, channels=net.channels)
     if msg["head_out"] is not None:
         loaded.set_head(int(msg["head_out"]))
+    restore_states(loaded.channels, msg.get("channel_states", {}))
+    if msg.get("channel_rows") is not None:
+        loaded.set_channel_rows(int(msg["channel_rows"]))
     loaded.load_state_dict(state)
     return loaded.to(device)
 
