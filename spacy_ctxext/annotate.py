@@ -27,6 +27,8 @@ from tqdm import tqdm
 
 from .evaluate import load_pipeline
 
+__all__ = ["read_input", "group_confidences", "doc_entities", "annotate", "main"]
+
 Record = Tuple[Any, str]  # (doc id, text)
 LOW_CONFIDENCE = 0.5
 # displaCy's entity template, plus a hover title, the confidence after the label and a dashed

@@ -9,6 +9,17 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+__all__ = [
+    "Span",
+    "bio_tag_names",
+    "parse_tag",
+    "tag_kinds",
+    "transition_rules",
+    "tags_to_spans",
+    "spans_to_tags",
+    "biluo_to_bio",
+]
+
 Span = Tuple[int, int, str]
 """``(start, end, label)`` in tokens, ``end`` exclusive."""
 

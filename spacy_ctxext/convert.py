@@ -22,6 +22,8 @@ from spacy.vocab import Vocab
 
 from .bio import parse_tag
 
+__all__ = ["ConllWarning", "read_conll", "convert", "count_docbin", "main"]
+
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("auto", "iob1", "iob2")
 
@@ -39,7 +41,8 @@ class _DocBuilder:
 
     def __init__(self) -> None:
         self.words: List[str] = []
-        self.sent_starts: List[bool] = []
+        # Typed as Doc(sent_starts=...) takes it (a List, which is invariant); bools here.
+        self.sent_starts: List[Union[bool, int, None]] = []
         self.spans: List[Tuple[int, int, str]] = []
         # I- tags that open an entity, split by what precedes them; see _count_repairs.
         self.i_after_other_type = 0

@@ -146,7 +146,7 @@ class CtxNER(TrainablePipe):
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
         # The head is resized below, so labels may be added to an initialized model here.
-        self.model.set_dim("nO", None, force=True)
+        self.model.set_dim("nO", None, force=True)  # type: ignore[arg-type]  # None unsets a dim
         for label in labels:
             self.add_label(label)
         if not self.labels:
@@ -206,7 +206,7 @@ class CtxNER(TrainablePipe):
             names=self.tag_names, normalize=False, missing_value=None
         )
         probs = [self.model.ops.softmax(s) for s in scores]
-        d_scores, loss = loss_func(probs, truths)
+        d_scores, loss = loss_func(probs, truths)  # type: ignore[arg-type]  # None: missing_value
         return float(loss), d_scores
 
     def _bio_targets(self, example: Example) -> List[Optional[str]]:

@@ -14,6 +14,8 @@ from .bio import Span as SpanTuple
 from .bio import tag_kinds, tags_to_spans
 from .viterbi import decode_joined
 
+__all__ = ["DocTags", "log_softmax", "decode_docs", "span_confidences", "set_doc_entities"]
+
 
 class DocTags(NamedTuple):
     """One doc's decoded tags (N,) and its tag log-probabilities (N, tags)."""

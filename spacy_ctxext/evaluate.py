@@ -27,6 +27,15 @@ from spacy.training import Example
 from .bio import spans_to_tags
 from .readers import unannotated_copy
 
+__all__ = [
+    "load_pipeline",
+    "evaluate_pipeline",
+    "iob2_tags",
+    "token_report",
+    "format_report",
+    "main",
+]
+
 AVG_ROWS = ("micro avg", "macro avg", "weighted avg")
 
 

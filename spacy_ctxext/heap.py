@@ -3,11 +3,11 @@
 import ctypes
 import ctypes.util
 from functools import lru_cache
-from typing import Optional
+from typing import Callable, Optional
 
 
 @lru_cache(maxsize=1)
-def _malloc_trim() -> Optional[ctypes._CFuncPtr]:
+def _malloc_trim() -> Optional[Callable[[int], int]]:
     """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl, Windows)."""
     name = ctypes.util.find_library("c")
     try:

@@ -6,7 +6,12 @@ need no new weights: HF's ``rope_scaling`` (linear, dynamic/NTK, YaRN) is set on
 their config before the model is built.
 """
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:  # transformers loads only when an encoder is built
+    from transformers.modeling_utils import PreTrainedModel
 
 # The window a rotary encoder is extended to, kept apart from its config's
 # ``max_position_embeddings``: HF's dynamic and YaRN scaling read that as the pretrained
@@ -29,7 +34,7 @@ def position_offset(embeddings_module) -> int:
     return 0 if padding_idx is None else int(padding_idx) + 1
 
 
-def usable_positions(model: torch.nn.Module) -> int:
+def usable_positions(model: "PreTrainedModel") -> int:
     """How many wordpieces (special tokens included) one window may hold."""
     module = find_position_embeddings(model)
     if module is None:
@@ -38,7 +43,7 @@ def usable_positions(model: torch.nn.Module) -> int:
     return module.position_embeddings.num_embeddings - position_offset(module)
 
 
-def extend_position_embeddings(model: torch.nn.Module, target: int, method: str) -> None:
+def extend_position_embeddings(model: "PreTrainedModel", target: int, method: str) -> None:
     """Grow the absolute position table of ``model`` to ``target`` rows, in place."""
     module = find_position_embeddings(model)
     if module is None:

@@ -46,6 +46,6 @@ def cpu_has_native_bf16() -> bool:
     """Whether an x86 CPU has avx512_bf16 or AMX (True elsewhere, or where torch can't tell)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return True
-    checks = [getattr(torch.cpu, name, None) for name in CPU_BF16_CHECKS]
-    checks = [check for check in checks if check is not None]
+    found = [getattr(torch.cpu, name, None) for name in CPU_BF16_CHECKS]
+    checks = [check for check in found if check is not None]
     return not checks or any(check() for check in checks)

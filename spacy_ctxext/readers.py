@@ -8,17 +8,19 @@ tokens and sentence starts it is evaluated on (see ``spacy_ctxext.evaluate``).
 """
 
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, List, Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
+__all__ = ["GoldDocCorpus", "create_gold_doc_corpus", "unannotated_copy"]
+
 
 def unannotated_copy(nlp: Language, gold: Doc) -> Doc:
     """The gold doc's tokens (and sentence starts, if any) with no other annotation."""
-    sent_starts = None
+    sent_starts: Optional[List[Union[bool, int, None]]] = None  # as Doc() takes it
     if gold.has_annotation("SENT_START"):
         sent_starts = [token.is_sent_start for token in gold]
     return Doc(

@@ -11,6 +11,8 @@ from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from thinc.api import Model
 
+__all__ = ["EncoderSettings", "check_window", "POSITION_EXTENSIONS", "MIXED_PRECISIONS"]
+
 POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 MIXED_PRECISIONS = ("bfloat16", "float16")
 

@@ -18,6 +18,8 @@ from .settings import check_window
 from .windows import plan_windows
 from .wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
 
+__all__ = ["get_context_windows", "configure_context_windows"]
+
 # Without a tokenizer, windows leave room for BERT's two ([CLS] and [SEP]).
 ESTIMATED_SPECIALS = 2
 
@@ -116,7 +118,9 @@ def _cached_backend(name: str) -> Tokenizer:
     return load_backend(AutoTokenizer.from_pretrained(resolve_encoder_name(name), use_fast=True))
 
 
-@registry.span_getters("spacy-ctxext.context_windows.v1")
+# spacy-transformers adds span_getters to spaCy's registry at import time
+# (spacy_transformers/util.py), which the registry class's type cannot show.
+@registry.span_getters("spacy-ctxext.context_windows.v1")  # type: ignore[attr-defined]
 def configure_context_windows(
     window: int = 512, context: int = 64, tokenizer: Optional[str] = None
 ) -> SpannerT:

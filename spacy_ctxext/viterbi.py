@@ -7,7 +7,7 @@ A per-position Viterbi loop is far too slow for documents of a million tokens, s
 ``constrained_viterbi`` runs it only over the few short segments that need it.
 """
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -107,6 +107,8 @@ def _find_cuts(
         return seq_starts
     size = len(best)
     radius = 16
+    rows: Union[slice, np.ndarray]
+    previous: Union[slice, np.ndarray]
     while True:
         # Once the windows would cover much of the sequence, testing everywhere is cheaper.
         if len(violations) * (2 * radius + 1) * 4 >= size:

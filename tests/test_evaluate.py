@@ -12,8 +12,8 @@ from spacy_ctxext.evaluate import (
     iob2_tags,
     main,
     token_report,
-    unannotated_copy,
 )
+from spacy_ctxext.readers import unannotated_copy
 
 PATTERNS = [
     {"label": "PER", "pattern": "John Smith"},
