@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import torch
 from spacy.tokens import Doc
@@ -17,6 +17,16 @@ from .planning import BatchPlan, plan_batch
 from .positions import usable_positions
 from .precision import autocast_dtype
 from .settings import EncoderSettings
+
+__all__ = [
+    "build_context_extended_transformer",
+    "build_context_extended_transformer_v2",
+    "build_token_classifier",
+    "get_net",
+    "plan_docs",
+    "apply_usage_settings",
+    "restore_usage_settings",
+]
 
 
 def _one_torch_thread_in_forked_child() -> None:
@@ -159,7 +169,7 @@ def get_net(encoder: Model) -> ContextNet:
 
 
 def encoder_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
-    shim = model.shims[0]
+    shim = cast(PyTorchShim, model.shims[0])  # the one the builder made
     settings = EncoderSettings.of(model)
     if not shim._model.is_loaded:
         channels = shim._model.channels
@@ -176,6 +186,7 @@ def encoder_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> 
 def _fit_settings(encoder: Model, settings: EncoderSettings) -> None:
     """Store ``settings`` fitted to the loaded net: window sizes filled in and checked."""
     net = get_net(encoder)
+    assert net.encoder is not None  # get_net checked that the net is loaded
     prefix, suffix = net.specials
     fitted = settings.fitted(
         positions=usable_positions(net.encoder), n_special=len(prefix) + len(suffix)

@@ -89,7 +89,7 @@ def _about_attention(err: Exception, attn_implementation: str) -> bool:
 
 
 def serialize_net(net: ContextNet) -> bytes:
-    if not net.is_loaded:
+    if net.encoder is None or net.tokenizer is None:  # not net.is_loaded
         raise ValueError("Cannot serialize an encoder that was never initialized or loaded.")
     with tempfile.TemporaryDirectory() as tmp:
         net.tokenizer.save_pretrained(tmp)

@@ -129,11 +129,13 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
         for b in plan.batches:
             batches.append((as_long(b.input_ids, device), as_long(b.attention_mask, device)))
     words = sum(len(doc) for doc in docs)
+    hf_encoder = net.encoder
+    assert hf_encoder is not None  # get_net checked that the net is loaded
 
     def run(limit: Optional[int] = None) -> int:
         with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             for ids, mask in batches[:limit]:
-                net.encoder(input_ids=ids, attention_mask=mask)
+                hf_encoder(input_ids=ids, attention_mask=mask)
         return words
 
     return run
