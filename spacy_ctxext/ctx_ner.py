@@ -157,9 +157,7 @@ class CtxNER(TrainablePipe):
             )
         # force: re-initializing with other labels resizes the head (no thinc params here).
         self.model.set_dim("nO", len(self.tag_names), force=True)
-        if _has_channels(self.model):  # their vocabularies come from all training docs
-            doc_sample = _channel_docs(get_examples(), nlp, self.name)
-        self.model.initialize(X=doc_sample)
+        self.model.initialize(X=_initialize_docs(self, doc_sample, get_examples, nlp))
 
     def predict(self, docs: Iterable[Doc]) -> List[DocTags]:
         """Decode the docs. RETURNS: per doc, its BIO tag ids and tag log-probabilities
@@ -227,18 +225,21 @@ def _restore_usage(model: Model, usage: Optional[Dict[str, Any]]) -> None:
         restore_usage_settings(model.layers[0], usage)
 
 
-def _has_channels(model: Model) -> bool:
-    shims = model.layers[0].shims if model.layers else []
-    return bool(shims and getattr(shims[0]._model, "channels", None))
-
-
-def _channel_docs(examples: Iterable[Example], nlp: Optional[Language], name: str) -> List[Doc]:
-    """The training docs as ctx_ner sees them: copies of the predicted docs run through
-    the pipeline's components before it (e.g. an entity_ruler), for the channels'
-    vocabularies."""
-    docs = [eg.x.copy() for eg in examples]
+def _initialize_docs(
+    pipe: "CtxNER",
+    sample: List[Doc],
+    get_examples: Callable[[], Iterable[Example]],
+    nlp: Optional[Language],
+) -> List[Doc]:
+    """The docs the model initializes with: the sample, or for an encoder with channels
+    (whose vocabularies need them all) every training doc as ctx_ner sees it, a copy of
+    the predicted doc run through the components before it (e.g. an entity_ruler)."""
+    shims = pipe.model.layers[0].shims if pipe.model.layers else []
+    if not (shims and getattr(shims[0]._model, "channels", None)):
+        return sample
+    docs = [eg.x.copy() for eg in get_examples()]
     for other, proc in nlp.pipeline if nlp is not None else []:
-        if other == name:
+        if other == pipe.name:
             break
         docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
     return docs

@@ -7,7 +7,7 @@ is ``context_net.run_plan``.
 """
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,25 +74,14 @@ def plan_batch(
 
     trim_after_tokens: batches of at least this many tokens hand the heap memory their
         tokenization freed back to the OS (None: never).
-    token_channels: per doc, (tokens, k) channel table rows of each token; every
-        wordpiece of a token gets the token's (``EncoderBatch.channel_ids``).
+    token_channels: per doc, (tokens, k) channel table rows, given to each token's pieces.
     """
     prefix, suffix = specials
     n_special = len(prefix) + len(suffix)
     if isolate_sentences:
         UNSENTENCED_DOCS.check(docs)
     pieces = tokenize_docs(backend, docs)
-    plans = [
-        plan_windows(
-            len(p),
-            p.token_starts,
-            p.sentence_starts,
-            window=window - n_special,
-            context=context,
-            isolate_sentences=isolate_sentences,
-        )
-        for p in pieces
-    ]
+    plans = _doc_windows(pieces, window - n_special, context, isolate_sentences)
     lengths = np.concatenate([w.lengths for w in plans] + [np.zeros(0, np.int64)]) + n_special
     token_window, token_col, empty_tokens = _locate_tokens(pieces, plans, len(prefix))
     groups = pack_by_budget(lengths, batch_wordpieces)
@@ -106,21 +95,35 @@ def plan_batch(
     placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
     bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
     owners = _window_owners(plans)
-    piece_channels = None if token_channels is None else _piece_channels(pieces, token_channels)
+    piece_channels = _piece_channels(pieces, token_channels)  # None without channels
     batches = []
     for b, members in enumerate(groups):
         tokens = placed[bounds[b] : bounds[b + 1]]
         input_ids, mask = _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id)
         rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
-        batch = EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens))
-        if piece_channels is not None:
-            channel_ids = _pad_channels(members, owners, plans, piece_channels, mask, len(prefix))
-            batch = replace(batch, channel_ids=channel_ids)
-        batches.append(batch)
+        channel_ids = _pad_channels(members, owners, plans, piece_channels, mask, len(prefix))
+        batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens), channel_ids))
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     if trim_after_tokens is not None and doc_lengths.sum() >= trim_after_tokens:
         trim_heap()
     return BatchPlan(batches, empty_tokens, doc_lengths)
+
+
+def _doc_windows(
+    pieces: List[DocPieces], window: int, context: int, isolate_sentences: bool
+) -> List[Windows]:
+    """Each doc's windows of ``window`` wordpieces (special tokens not counted)."""
+    return [
+        plan_windows(
+            len(p),
+            p.token_starts,
+            p.sentence_starts,
+            window=window,
+            context=context,
+            isolate_sentences=isolate_sentences,
+        )
+        for p in pieces
+    ]
 
 
 class _UnsentencedDocs:
@@ -197,10 +200,14 @@ def _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id):
     return input_ids, mask
 
 
-def _piece_channels(pieces: List[DocPieces], token_channels: Sequence[np.ndarray]):
+def _piece_channels(
+    pieces: List[DocPieces], token_channels: Optional[Sequence[np.ndarray]]
+) -> Optional[List[np.ndarray]]:
     """Per doc, (wordpieces, k) channel rows: each piece takes those of the token it
     belongs to (from the token's first piece to the next token's; a piece two tokens
     share belongs to the first). Pieces before the first token's get row 0."""
+    if token_channels is None:
+        return None
     out = []
     for doc_pieces, channel_rows in zip(pieces, token_channels):
         has_piece = np.flatnonzero(doc_pieces.token_piece >= 0)
@@ -216,6 +223,8 @@ def _piece_channels(pieces: List[DocPieces], token_channels: Sequence[np.ndarray
 
 def _pad_channels(members, owners, plans, piece_channels, mask, n_prefix):
     """(rows, width, k) channel rows of a batch's windows; specials and padding get 0."""
+    if piece_channels is None:
+        return None
     doc_of_window, local_of_window = owners
     k = piece_channels[0].shape[1] if piece_channels else 0
     channel_ids = np.zeros(mask.shape + (k,), dtype=np.int32)
