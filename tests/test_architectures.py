@@ -2,10 +2,8 @@
 
 import pytest
 import spacy
-import torch
-from conftest import STORY, TRAIN_DATA, entities, make_examples, make_nlp
+from util import STORY, TRAIN_DATA, encoder_of, entities, make_examples, make_nlp, torch_threads
 
-from spacy_ctxext.architectures import apply_usage_settings
 from spacy_ctxext.settings import EncoderSettings
 
 
@@ -30,26 +28,23 @@ def test_pipe_with_two_processes(saved, one_torch_thread):
     texts = [t for t, _ in TRAIN_DATA] + ["", STORY * 5, "Mary \u200b in 東京 ."]
     # The parent runs torch on its full thread pool first: a child forked after that hung
     # on its first op until the package set one thread in forked children.
-    torch.set_num_threads(one_torch_thread)
-    try:
+    with torch_threads(one_torch_thread):
         single = [entities(doc) for doc in nlp.pipe(texts)]
         multi = [entities(doc) for doc in nlp.pipe(texts, n_process=2, batch_size=2)]
-    finally:
-        torch.set_num_threads(1)
     assert multi == single
 
 
-def test_window_check_counts_the_special_tokens(tiny_bert, trained_nlp):
+def test_window_check_counts_the_special_tokens(tiny_bert, trained_nlp, usage_settings):
     # 64 - 2 special tokens leaves 62: context 31 on each side leaves nothing to predict.
     nlp = make_nlp(tiny_bert, window=64, context=31)
     with pytest.raises(ValueError, match=r"context=31.*window of 64 wordpieces \(62 after 2"):
         nlp.initialize(lambda: make_examples(nlp))
-    encoder = trained_nlp.get_pipe("ctx_ner").model.layers[0]
+    before = EncoderSettings.of(encoder_of(trained_nlp))
     with pytest.raises(ValueError, match="62 after 2 special tokens"):
-        apply_usage_settings(encoder, {"window": 64, "context": 31})
-    assert EncoderSettings.of(encoder).window != 64  # a refused size is not kept
+        usage_settings(window=64, context=31)
     with pytest.raises(ValueError, match=r"\['name'\] cannot change after training"):
-        apply_usage_settings(encoder, {"name": "other"})
+        usage_settings(name="other")
+    assert EncoderSettings.of(encoder_of(trained_nlp)) == before  # refused: nothing kept
 
 
 def test_no_docs_give_no_arrays(trained_nlp):

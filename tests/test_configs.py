@@ -12,11 +12,14 @@ CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.cfg"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_config_is_complete(path, tiny_bert):
+def test_config_is_complete(path, tiny_bert, capsys):
     overrides = {"paths.encoder": tiny_bert}
     if "ctx_ner" in load_config(path)["components"]:
         overrides["components.ctx_ner.model.encoder.name"] = tiny_bert
     debug_config(path, overrides=overrides)  # exits with the errors if any field is missing
+    # It got through all three validations ([nlp]+components, [initialize], [training]).
+    out = capsys.readouterr().out
+    assert "Config is valid" in out and "[training]" in out
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)

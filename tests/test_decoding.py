@@ -1,256 +1,36 @@
-import itertools
-import time
+"""From tag logits to entities: log-softmax, whitespace policy, joined decoding per doc,
+confidences, and writing doc.ents (overwriting or keeping existing entities)."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import spacy
+from spacy.tokens import Span
+from util import STORY, TRAIN_DATA
 
-from spacy_ctxext import viterbi
 from spacy_ctxext.bio import bio_tag_names, tags_to_spans, transition_rules
-from spacy_ctxext.decoding import log_softmax, span_confidences
-from spacy_ctxext.viterbi import constrained_viterbi, decode_joined
+from spacy_ctxext.decoding import decode_docs, log_softmax, set_doc_entities, span_confidences
+from spacy_ctxext.viterbi import constrained_viterbi
 
-LABELS = ["PER", "ORG", "LOC", "MISC"]
-
-
-def is_valid(tags, names):
-    """Independent BIO check, written from the tag names alone."""
-    previous = "O"
-    for tag in tags:
-        name = names[tag]
-        if name.startswith("I-") and previous[2:] != name[2:]:
-            return False
-        previous = name
-    return True
+NAMES = bio_tag_names(["LOC", "ORG", "PER"])
 
 
-def path_score(log_probs, tags):
-    return float(log_probs[np.arange(len(tags)), tags].sum())
+@pytest.fixture(scope="module")
+def nlp():
+    return spacy.blank("en")
 
 
-def reference_viterbi(log_probs, names):
-    """Plain Viterbi over the whole sequence, one position at a time."""
-    allowed, start_allowed = transition_rules(names)
-    penalty = np.where(allowed, 0.0, -np.inf)
-    delta = log_probs[0] + np.where(start_allowed, 0.0, -np.inf)
-    back = []
-    for row in log_probs[1:]:
-        candidates = delta[:, None] + penalty
-        back.append(candidates.argmax(axis=0))
-        delta = candidates.max(axis=0) + row
-    tags = [int(delta.argmax())]
-    for pointers in reversed(back):
-        tags.append(int(pointers[tags[-1]]))
-    return np.array(tags[::-1])
+def logits_for(docs, tags_by_token, names=NAMES):
+    """Logits of all the docs' tokens laid end to end: 10 for each token's tag, else 0."""
+    rows = [tags_by_token.get(token.text, "O") for doc in docs for token in doc]
+    logits = np.zeros((len(rows), len(names)), dtype="f")
+    logits[np.arange(len(rows)), [names.index(tag) for tag in rows]] = 10.0
+    return logits
 
 
-def decode(log_probs, names):
-    return constrained_viterbi(log_probs, *transition_rules(names))
-
-
-def peaky_scores(rng, tags, num_tags, confidence=8.0):
-    """Log-probs that favour ``tags`` by a random margin: mostly confident, some not."""
-    logits = rng.normal(0.0, 1.0, (len(tags), num_tags))
-    logits[np.arange(len(tags)), tags] += rng.uniform(0.0, confidence, len(tags))
-    return log_softmax(logits)
-
-
-def random_bio(rng, length, num_labels, entity_rate=0.1):
-    """A valid tag sequence, mostly O, with entities of 1-3 tokens."""
-    tags = np.zeros(length, dtype=np.int64)
-    position = 0
-    while position < length:
-        if rng.random() < entity_rate:
-            begin = 1 + 2 * rng.integers(num_labels)
-            size = min(int(rng.integers(1, 4)), length - position)
-            tags[position : position + size] = begin + 1
-            tags[position] = begin
-            position += size
-        else:
-            position += 1
-    return tags
-
-
-def test_tag_names_and_rules():
-    names = bio_tag_names(["PER", "LOC"])
-    assert names == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-    allowed, start_allowed = transition_rules(names)
-    assert start_allowed.tolist() == [True, True, False, True, False]
-    for prev, next_ in itertools.product(range(5), repeat=2):
-        opening = [prev - 1] if names[prev].startswith("I-") else []  # B before a leading I
-        assert allowed[prev, next_] == is_valid([*opening, prev, next_], names)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.integers(0, 40),
-    st.integers(1, 4),
-    st.integers(0, 2**32 - 1),
-    st.sampled_from([0.5, 3.0, 20.0]),
-)
-def test_random_scores_decode_to_valid_sequences(length, num_labels, seed, scale):
-    names = bio_tag_names(LABELS[:num_labels])
-    log_probs = log_softmax(np.random.default_rng(seed).normal(0, scale, (length, len(names))))
-    tags = decode(log_probs, names)
-    assert tags.dtype == np.int64 and tags.shape == (length,)
-    assert is_valid(tags, names)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 2), st.integers(0, 2**32 - 1))
-def test_matches_brute_force(length, num_labels, seed):
-    names = bio_tag_names(LABELS[:num_labels])
-    log_probs = log_softmax(np.random.default_rng(seed).normal(0, 2.0, (length, len(names))))
-    best = max(
-        path_score(log_probs, np.array(tags))
-        for tags in itertools.product(range(len(names)), repeat=length)
-        if is_valid(tags, names)
-    )
-    assert path_score(log_probs, decode(log_probs, names)) == pytest.approx(best, abs=1e-9)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.integers(1, 300),
-    st.integers(1, 4),
-    st.integers(0, 2**32 - 1),
-    st.sampled_from([2.0, 8.0, 15.0]),
-)
-def test_matches_full_viterbi_on_peaky_scores(length, num_labels, seed, confidence):
-    # Mostly confident scores with injected violations: the segment shortcut kicks in.
-    rng = np.random.default_rng(seed)
-    names = bio_tag_names(LABELS[:num_labels])
-    tags = random_bio(rng, length, num_labels, entity_rate=0.2)
-    flips = rng.integers(length, size=max(1, length // 20))
-    tags[flips] = 2 * rng.integers(1, num_labels + 1, size=len(flips))  # stray I tags
-    log_probs = peaky_scores(rng, tags, len(names), confidence)
-    decoded = decode(log_probs, names)
-    assert is_valid(decoded, names)
-    expected = path_score(log_probs, reference_viterbi(log_probs, names))
-    assert path_score(log_probs, decoded) == pytest.approx(expected, abs=1e-9)
-
-
-def test_empty_sequence():
-    names = bio_tag_names(["PER"])
-    assert decode(np.zeros((0, 3)), names).shape == (0,)
-    assert tags_to_spans(np.zeros(0, dtype=np.int64), names) == []
-    assert span_confidences(np.zeros((0, 3)), np.zeros(0, dtype=np.int64), []).shape == (0,)
-
-
-def test_valid_argmax_is_returned_unchanged():
-    rng = np.random.default_rng(0)
-    names = bio_tag_names(LABELS)
-    tags = random_bio(rng, 5000, len(LABELS))
-    log_probs = peaky_scores(rng, tags, len(names), confidence=0.1)
-    log_probs[np.arange(len(tags)), tags] += 20.0  # make ``tags`` the argmax
-    assert is_valid(tags, names)
-    np.testing.assert_array_equal(decode(log_probs, names), tags)
-
-
-def test_one_violation_in_a_long_sequence_is_fast_and_exact():
-    rng = np.random.default_rng(1)
-    names = bio_tag_names(LABELS)
-    tags = random_bio(rng, 100_000, len(LABELS))
-    middle = 50_000
-    tags[middle - 3 : middle + 3] = [0, 0, 2, 2, 0, 0]  # I-PER I-PER after O
-    log_probs = peaky_scores(rng, tags, len(names))
-    # B-PER is a close second to O just before, and hopeless where I-PER starts.
-    log_probs[middle - 2, 1] = log_probs[middle - 2, 0] - 0.5
-    log_probs[middle - 1, 1] = -30.0
-    assert not is_valid(log_probs.argmax(axis=1), names)
-    started = time.perf_counter()
-    decoded = decode(log_probs, names)
-    elapsed = time.perf_counter() - started
-    expected = reference_viterbi(log_probs, names)
-    np.testing.assert_array_equal(decoded, expected)
-    assert decoded[middle - 2 : middle + 1].tolist() == [1, 2, 2]
-    assert elapsed < 1.0
-
-
-def test_invalid_start_is_repaired():
-    names = bio_tag_names(["PER"])
-    log_probs = np.log(np.array([[0.1, 0.3, 0.6], [0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]))
-    np.testing.assert_array_equal(decode(log_probs, names), [1, 2, 0])
-
-
-def decode_each(batch, names):
-    """Decode the sequences of ``batch`` laid end to end, as predict does."""
-    joined = np.concatenate(batch) if batch else np.zeros((0, len(names)))
-    return decode_joined(joined, [len(scores) for scores in batch], names)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 60), max_size=8), st.integers(1, 3), st.integers(0, 2**32 - 1))
-def test_joined_sequences_decode_as_each_alone(lengths, num_labels, seed):
-    rng = np.random.default_rng(seed)
-    names = bio_tag_names(LABELS[:num_labels])
-    batch = []
-    for length in lengths:
-        tags = random_bio(rng, length, num_labels, entity_rate=0.3)
-        tags[rng.integers(max(length, 1), size=length // 8)] = 2  # some stray I-PER
-        batch.append(peaky_scores(rng, tags, len(names), confidence=4.0))
-    decoded = decode_each(batch, names)
-    assert len(decoded) == len(batch)
-    for log_probs, tags in zip(batch, decoded):
-        np.testing.assert_array_equal(tags, decode(log_probs, names))
-        if len(tags):
-            expected = reference_viterbi(log_probs, names)
-            assert path_score(log_probs, tags) == pytest.approx(path_score(log_probs, expected))
-
-
-def test_impossible_scores_still_decode_to_a_valid_sequence():
-    names = bio_tag_names(["PER"])
-    with np.errstate(divide="ignore"):  # log(0): only I-PER is possible at the start
-        log_probs = np.log(np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
-    tags = decode(log_probs, names)
-    assert is_valid(tags, names)
-
-
-def test_joined_decoding_repairs_each_sequence_start():
-    # Laid end to end, B-PER | I-PER would look valid: each sequence must start anew.
-    names = bio_tag_names(["PER"])
-    first = np.log(np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]))
-    second = np.log(np.array([[0.1, 0.3, 0.6], [0.1, 0.2, 0.7]]))
-    decoded = decode_each([first, second, np.zeros((0, 3)), second], names)
-    assert [tags.tolist() for tags in decoded] == [[0, 1], [1, 2], [], [1, 2]]
-
-
-def test_long_entity_after_a_violation_is_decoded_locally():
-    # No cut falls inside an entity, so the segment to repair is longer than the first
-    # windows searched for cuts: they must widen, rather than decode everything.
-    rng = np.random.default_rng(3)
-    names = bio_tag_names(LABELS)
-    tags = random_bio(rng, 20_000, len(LABELS))
-    tags[9_990:10_200] = 0
-    tags[10_000:10_100] = 2  # a 100-token I-PER run opened without B-PER
-    log_probs = peaky_scores(rng, tags, len(names), confidence=2.0)
-    log_probs[np.arange(len(tags)), tags] += 6.0
-    allowed, start_allowed = transition_rules(names)
-    best = log_probs.argmax(axis=1)
-    violations = np.flatnonzero(~allowed[best[:-1], best[1:]]) + 1
-    assert violations.tolist() == [10_000]
-    free = allowed.all(axis=0) & start_allowed
-    cuts = viterbi._find_cuts(log_probs, best, allowed, free, np.array([0]), violations)
-    segment = np.searchsorted(cuts, 10_000, side="right") - 1
-    assert 9_900 < cuts[segment] <= 10_000 and 10_100 <= cuts[segment + 1] < 10_200
-    decoded = decode(log_probs, names)
-    np.testing.assert_array_equal(decoded, reference_viterbi(log_probs, names))
-    assert tags_to_spans(decoded[9_990:10_200], names) == [(10, 110, "PER")]
-
-
-def test_tags_to_spans_and_confidences():
-    names = bio_tag_names(["PER", "LOC"])  # O B-PER I-PER B-LOC I-LOC
-    tags = np.array([1, 1, 2, 0, 3, 4, 4, 0, 1, 3])
-    spans = tags_to_spans(tags, names)
-    assert spans == [(0, 1, "PER"), (1, 3, "PER"), (4, 7, "LOC"), (8, 9, "PER"), (9, 10, "LOC")]
-    probs = np.full((len(tags), len(names)), 0.05)
-    probs[np.arange(len(tags)), tags] = [0.9, 0.8, 0.6, 0.99, 0.7, 0.5, 0.95, 0.9, 0.4, 0.3]
-    confidences = span_confidences(np.log(probs), tags, spans)
-    assert confidences.dtype == np.float32
-    np.testing.assert_allclose(confidences, [0.9, 0.6, 0.5, 0.4, 0.3], rtol=1e-6)
-    assert tags_to_spans(np.zeros(4, dtype=np.int64), names) == []
-    assert tags_to_spans(np.array([0, 0, 3, 4]), names) == [(2, 4, "LOC")]
+def tag_docs(docs, tags_by_token, overwrite=True):
+    for doc, decoded in zip(docs, decode_docs(docs, logits_for(docs, tags_by_token), NAMES)):
+        set_doc_entities(doc, decoded, NAMES, spans_key="ctx_ner", overwrite=overwrite)
+    return docs
 
 
 def test_log_softmax_is_stable():
@@ -259,3 +39,124 @@ def test_log_softmax_is_stable():
     np.testing.assert_allclose(np.exp(result).sum(axis=-1), 1.0)
     np.testing.assert_allclose(result[0, :2], np.log(0.5))
     assert log_softmax(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_log_softmax_in_place_only_on_floating_input():
+    scores = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    expected = np.log(np.exp(scores) / np.exp(scores).sum())
+    copied = log_softmax(scores)
+    assert copied is not scores and scores[0, 0] == 1.0
+    in_place = log_softmax(scores, inplace=True)
+    assert in_place is scores and in_place.dtype == np.float32
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    ints = np.array([[1, 2, 3]])
+    result = log_softmax(ints, inplace=True)
+    assert result.dtype == np.float64 and ints.tolist() == [[1, 2, 3]]  # ints stay as they are
+
+
+def test_span_confidences():
+    names = bio_tag_names(["PER", "LOC"])  # O B-PER I-PER B-LOC I-LOC
+    tags = np.array([1, 1, 2, 0, 3, 4, 4, 0, 1, 3])
+    spans = tags_to_spans(tags, names)
+    probs = np.full((len(tags), len(names)), 0.05)
+    probs[np.arange(len(tags)), tags] = [0.9, 0.8, 0.6, 0.99, 0.7, 0.5, 0.95, 0.9, 0.4, 0.3]
+    confidences = span_confidences(np.log(probs), tags, spans)
+    assert confidences.dtype == np.float32
+    # Per span the lowest probability of its tags: the last span ends at the last token.
+    np.testing.assert_allclose(confidences, [0.9, 0.6, 0.5, 0.4, 0.3], rtol=1e-6)
+    empty = span_confidences(np.zeros((0, 3)), np.zeros(0, dtype=np.int64), [])
+    assert empty.shape == (0,) and empty.dtype == np.float32
+
+
+def test_decode_docs_gives_each_doc_its_own_tags(nlp):
+    docs = [nlp("Mary Smith"), nlp(""), nlp("York is nice")]
+    logits = logits_for(docs, {"Mary": "B-PER", "Smith": "I-PER", "York": "I-PER"})
+    logits[2, NAMES.index("B-PER")] = 5.0  # York: I-PER first, B-PER second
+    decoded = decode_docs(docs, logits, NAMES)
+    assert [d.tags.shape for d in decoded] == [(2,), (0,), (3,)]
+    assert [d.log_probs.shape for d in decoded] == [(2, 7), (0, 7), (3, 7)]
+    for d in decoded:
+        np.testing.assert_allclose(np.exp(d.log_probs).sum(axis=1), 1.0, rtol=1e-5)
+    assert [NAMES[t] for t in decoded[0].tags] == ["B-PER", "I-PER"]
+    # Laid end to end, York's I-PER would continue Smith: a doc starts anew, so B-PER.
+    assert [NAMES[t] for t in decoded[2].tags] == ["B-PER", "O", "O"]
+
+
+def test_whitespace_tokens_never_begin_or_end_entities(nlp):
+    tags = {"Mary": "B-PER", "met": "B-PER", "Peter": "B-PER", ".": "B-PER"}
+    tags.update({"  ": "B-PER", "\n\n": "B-PER"})  # whatever whitespace scores, it is not B
+    (doc,) = tag_docs([nlp("Mary  met\n\nPeter .")], tags)
+    assert [t.text for t in doc if t.is_space] == [" ", "\n\n"]
+    assert [t.ent_iob_ for t in doc if t.is_space] == ["O", "O"]
+    assert [e.text for e in doc.ents] == ["Mary", "met", "Peter", "."]
+
+
+def test_whitespace_inside_an_entity_continues_it(nlp):
+    # spaCy's gold for "New\nYork" is B-LOC, I-LOC (the newline), L-LOC.
+    tags = {"New": "B-LOC", "York": "I-LOC", "Mary": "B-PER"}
+    (doc,) = tag_docs([nlp("Mary \n met him in New\nYork \n .")], tags)
+    assert [(e.text, e.label_) for e in doc.ents] == [("Mary", "PER"), ("New\nYork", "LOC")]
+    assert [t.ent_iob_ for t in doc if t.is_space] == ["O", "I", "O"]
+
+
+def test_entities_and_their_confidences_in_a_span_group(nlp):
+    (doc,) = tag_docs([nlp("John Smith visited New York")], {"John": "B-PER", "Smith": "I-PER"})
+    group = doc.spans["ctx_ner"]
+    assert [(s.text, s.label_) for s in group] == [("John Smith", "PER")]
+    assert [(e.text, e.label_) for e in doc.ents] == [("John Smith", "PER")]
+    # Each token's tag has logit 10 against six zeros: p = e^10 / (e^10 + 6).
+    assert group.attrs["scores"] == pytest.approx([np.exp(10) / (np.exp(10) + 6)], rel=1e-5)
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_existing_entities_are_replaced_or_kept(nlp, overwrite):
+    doc = nlp("John Smith visited New York on Monday .")
+    doc.set_ents([Span(doc, 0, 2, label="ORG")], default="missing")
+    tags = {"Smith": "B-PER", "York": "B-LOC", "Monday": "B-ORG"}
+    tag_docs([doc], tags, overwrite=overwrite)
+    found = [(e.text, e.label_) for e in doc.ents]
+    if overwrite:
+        assert found == [("Smith", "PER"), ("York", "LOC"), ("Monday", "ORG")]
+    else:  # "Smith" touches the kept entity: dropped, with its confidence
+        assert found == [("John Smith", "ORG"), ("York", "LOC"), ("Monday", "ORG")]
+        assert [s.text for s in doc.spans["ctx_ner"]] == ["York", "Monday"]
+    assert len(doc.spans["ctx_ner"].attrs["scores"]) == len(doc.spans["ctx_ner"])
+    # Every token was predicted: none is left without an IOB value ("missing").
+    assert all(t.ent_iob_ in ("B", "I", "O") for t in doc)
+
+
+def plain_predict(ner, doc):
+    """One doc: log-softmax in float64, whitespace neutral but never B, constrained Viterbi."""
+    logits = np.asarray(ner.model.predict([doc])[0], dtype=np.float64)
+    peak = logits.max(axis=1, keepdims=True)
+    log_probs = logits - peak - np.log(np.exp(logits - peak).sum(axis=1, keepdims=True))
+    for i in (t.i for t in doc if t.is_space):
+        log_probs[i] = [-np.inf if name.startswith("B-") else 0.0 for name in ner.tag_names]
+    return constrained_viterbi(log_probs, *transition_rules(ner.tag_names)), log_probs
+
+
+def batch_docs(nlp):
+    texts = [t for t, _ in TRAIN_DATA] + ["", "  \n ", STORY * 12, "Paris"]
+    return [nlp.make_doc(t) for t in texts]
+
+
+def test_batched_predict_equals_one_doc_at_a_time(trained_nlp, usage_settings):
+    ner = trained_nlp.get_pipe("ctx_ner")
+    usage_settings(window=32, context=4)  # STORY * 12 in many windows
+    docs = batch_docs(trained_nlp)
+    predictions = ner.predict(docs)
+    assert len(predictions) == len(docs)
+    for doc, (tags, log_probs) in zip(docs, predictions):
+        expected_tags, expected_log_probs = plain_predict(ner, doc)
+        np.testing.assert_array_equal(tags, expected_tags)
+        np.testing.assert_allclose(log_probs, expected_log_probs, atol=1e-5)
+
+
+def test_predict_leaves_the_model_outputs_untouched(trained_nlp):
+    ner = trained_nlp.get_pipe("ctx_ner")
+    docs = batch_docs(trained_nlp)
+    scores = ner.model.predict(docs)
+    before = [s.copy() for s in scores]
+    ner.predict(docs)
+    for a, b in zip(before, scores):
+        np.testing.assert_array_equal(a, b)

@@ -17,9 +17,9 @@ pytest.importorskip("ray.data")
 import pyarrow as pa  # noqa: E402  (after the skip: pyarrow comes with ray[data])
 import pyarrow.parquet as pq  # noqa: E402
 import spacy  # noqa: E402
-from conftest import TRAIN_DATA, make_nlp  # noqa: E402  (the one line to move with the helpers)
 from spacy.tokens import DocBin  # noqa: E402
 from spacy.training import Example  # noqa: E402
+from util import TRAIN_DATA, make_nlp  # noqa: E402
 
 from spacy_ctxext.distributed import compat  # noqa: E402
 from spacy_ctxext.distributed.cli import main  # noqa: E402

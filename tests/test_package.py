@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from spacy.cli.package import package
 
 PROBE = """
@@ -15,6 +16,7 @@ print(json.dumps(ents))
 """
 
 
+@pytest.mark.slow
 def test_package_installs_and_loads_offline(trained, tmp_path):
     nlp, _ = trained
     texts = ["John Smith visited New York on Monday .", "Mary told Peter about Paris ."]

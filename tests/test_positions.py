@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from util import write_vocab
 
 from spacy_ctxext.context_net import ContextNet
 from spacy_ctxext.net_loading import deserialize_net, load_pretrained, serialize_net
@@ -206,7 +207,6 @@ def test_rotary_model_has_no_table():
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
     """A 2-layer rotary encoder (Llama) pretrained on 64 positions, with a WordPiece vocab."""
-    from conftest import write_vocab
     from transformers import BertTokenizerFast, LlamaConfig, LlamaModel
 
     folder = tmp_path_factory.mktemp("tiny_llama")

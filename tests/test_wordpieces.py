@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from spacy_ctxext.wordpieces import DocPieces, load_backend, tokenize_docs
+from spacy_ctxext.wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
 
 TEXTS = [
     "John Smith said on Monday that the bank was in New York.",
@@ -64,16 +64,17 @@ def check_alignment(doc: Doc, pieces: DocPieces, hf_tokenizer) -> None:
     assert set(pieces.sentence_starts.tolist()) <= set(pieces.token_starts.tolist())
 
 
-def test_backend_is_untruncated_copy(hf_tokenizer):
-    hf_tokenizer.backend_tokenizer.enable_truncation(8)
-    try:
-        backend = load_backend(hf_tokenizer)
-        assert backend is not hf_tokenizer.backend_tokenizer
-        assert backend.truncation is None
-        assert backend.padding is None
-        assert len(backend.encode(" ".join(["the"] * 50), add_special_tokens=False).ids) == 50
-    finally:
-        hf_tokenizer.backend_tokenizer.no_truncation()
+def test_backend_is_untruncated_copy(tiny_bert):
+    from transformers import AutoTokenizer
+
+    truncating = AutoTokenizer.from_pretrained(tiny_bert)  # its own: not the shared one
+    truncating.backend_tokenizer.enable_truncation(8)
+    backend = load_backend(truncating)
+    assert backend is not truncating.backend_tokenizer
+    assert backend.truncation is None
+    assert backend.padding is None
+    assert len(backend.encode(" ".join(["the"] * 50), add_special_tokens=False).ids) == 50
+    assert truncating.backend_tokenizer.truncation["max_length"] == 8  # the original keeps it
 
 
 def test_slow_tokenizer_rejected():
@@ -231,3 +232,22 @@ def test_long_text_is_tokenized_in_chunks(backend, nlp, monkeypatch):
 
 def reference_encoding_ids(backend, text):
     return backend.encode(text, add_special_tokens=False).ids
+
+
+def test_special_tokens_come_from_the_backend(hf_tokenizer):
+    from tokenizers import Tokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    cls, sep = hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id
+    assert special_tokens(load_backend(hf_tokenizer)) == ([cls], [sep])
+    # A generic fast tokenizer (no Python subclass, as for ModernBERT): only the Rust
+    # post-processor knows its specials; build_inputs_with_special_tokens adds none.
+    rust = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
+    rust.post_processor = TemplateProcessing(
+        single="[SEP] [CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    generic = PreTrainedTokenizerFast(tokenizer_object=rust)
+    assert generic.build_inputs_with_special_tokens([7]) == [7]
+    assert special_tokens(load_backend(generic)) == ([sep, cls], [sep])
+    assert generic("paris")["input_ids"][:2] == [sep, cls]

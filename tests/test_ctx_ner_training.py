@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 import spacy
-from conftest import STORY, assert_valid, make_examples, make_nlp
 from spacy.tokens import DocBin, Span
 from spacy.training import Example
+from util import STORY, assert_valid, make_examples, make_nlp
 
 from spacy_ctxext.ctx_ner import CtxNER, UnalignedEntitiesWarning
 
@@ -56,12 +56,17 @@ def test_unaligned_gold_tokens_are_left_out_of_the_loss(fresh):
 def test_aligned_examples_do_not_warn(fresh):
     ner = fresh.get_pipe("ctx_ner")
     examples = make_examples(fresh)
-    # A doc without any NER annotation is "not annotated", not misaligned.
+    # A doc without any NER annotation is "not annotated", not misaligned: no warning,
+    # and none of its tokens is in the loss.
     examples.append(Example.from_dict(fresh.make_doc("no annotation here"), {}))
     scores = ner.model.predict([eg.x for eg in examples])
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnalignedEntitiesWarning)
-        ner.get_loss(examples, scores)
+        loss, d_scores = ner.get_loss(examples, scores)
+    assert ner._bio_targets(examples[-1]) == [None, None, None]
+    assert not d_scores[-1].any()
+    assert all(d.any(axis=1).all() for d in d_scores[:-1])  # every annotated token counts
+    assert loss > 0
 
 
 def test_unseen_label_names_it_and_the_fix(fresh):

@@ -3,11 +3,11 @@ and every entity is a valid span, for empty, huge, unsegmented and any-Unicode t
 
 import numpy as np
 import pytest
-from conftest import SCRIPTS, STORY, TRAIN_DATA, ZERO_PIECE_CHARS, assert_valid, entities
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.pipeline import Sentencizer
 from spacy.tokens import Span
+from util import SCRIPTS, STORY, TRAIN_DATA, ZERO_PIECE_CHARS, assert_valid, encoder_of, entities
 
 from spacy_ctxext.architectures import get_net
 from spacy_ctxext.wordpieces import tokenize_docs
@@ -50,7 +50,7 @@ def test_million_character_document(million):
 @pytest.mark.parametrize("char", ZERO_PIECE_CHARS, ids=ascii)
 def test_tokens_without_wordpieces(trained_nlp, char):
     doc = trained_nlp.make_doc(f"Mary {char} visited {char}{char} Paris {char}")
-    net = get_net(trained_nlp.get_pipe("ctx_ner").model.layers[0])
+    net = get_net(encoder_of(trained_nlp))
     # The premise: at least one token really has no wordpiece.
     assert (tokenize_docs(net.backend, [doc])[0].token_piece < 0).any()
     assert_valid(trained_nlp(doc))
@@ -87,14 +87,11 @@ def preset(nlp, text):
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_preset_entities_and_overwrite(trained_nlp, overwrite):
+def test_preset_entities_and_overwrite(trained_nlp, overwrite, monkeypatch):
     ner = trained_nlp.get_pipe("ctx_ner")
     text = "John Smith visited New York on Monday ."
-    ner.cfg["overwrite"] = overwrite
-    try:
-        doc = ner(preset(trained_nlp, text))
-    finally:
-        ner.cfg["overwrite"] = True
+    monkeypatch.setitem(ner.cfg, "overwrite", overwrite)
+    doc = ner(preset(trained_nlp, text))
     assert_valid(doc)
     if overwrite:
         assert entities(doc) == entities(trained_nlp(text))

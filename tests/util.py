@@ -1,0 +1,119 @@
+"""Helpers shared by the tests: plain functions and constants (fixtures are in conftest.py)."""
+
+import string
+from contextlib import contextmanager
+from pathlib import Path
+
+import spacy
+import torch
+from spacy.training import Example
+
+WORDS = (
+    "the a an of in on at to and or is was were be by for with from as that this it he she they "
+    "we you i mr ms dr new york london paris berlin germany france john mary smith peter reuters "
+    "said says told company bank government president minister world cup team city university "
+    "monday tuesday sunday year years million percent market shares police people"
+).split()
+STORY = "Mary told Peter about Paris and the bank in London . "
+ZERO_PIECE_CHARS = ["\u200b", "\x01", "\x07", "\u0301", "\u00ad", "\x00"]
+SCRIPTS = [
+    "Mary 😀 met 👩‍👩‍👧 in Paris 🇫🇷 .",
+    "東京で John Smith に会った 。北京 和 上海",
+    "مرحبا بكم في London . שלום עולם Paris",
+    "Mary\x00Smith \x00 visited\x00 Berlin \x00",
+    "Пётр met Ἀθῆναι and 서울 near ∑∞ in Paris",
+]
+TRAIN_DATA = [
+    ("John Smith visited New York on Monday .", [(0, 10, "PER"), (19, 27, "LOC")]),
+    ("Reuters said the bank in London lost money .", [(0, 7, "ORG"), (25, 31, "LOC")]),
+    ("Mary told Peter about Paris .", [(0, 4, "PER"), (10, 15, "PER"), (22, 27, "LOC")]),
+]
+
+
+def write_vocab(path: Path) -> Path:
+    """A WordPiece vocab: specials, characters, ``##`` characters and ``WORDS``."""
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = string.ascii_lowercase + string.digits
+    pieces += list(chars) + list(string.punctuation)
+    pieces += ["##" + c for c in chars]
+    pieces += [w for w in WORDS if w not in pieces]
+    path.write_text("\n".join(pieces) + "\n", encoding="utf8")
+    return path
+
+
+def save_tiny_bert(folder: Path, max_position_embeddings: int = 128, seed: int = 0) -> Path:
+    """A 2-layer, 32-wide random BERT and its tokenizer, saved with ``save_pretrained``."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_file = write_vocab(folder / "vocab.txt")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=max_position_embeddings,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_nlp(encoder_path, **encoder_settings):
+    """A blank English pipeline with an uninitialized ctx_ner on ``encoder_path``."""
+    nlp = spacy.blank("en")
+    config = {"model": {"encoder": {"name": encoder_path, **encoder_settings}}}
+    nlp.add_pipe("ctx_ner", config=config)
+    return nlp
+
+
+def make_examples(nlp, data=TRAIN_DATA):
+    return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in data]
+
+
+def entities(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def encoder_of(nlp):
+    """The ctx_ner encoder layer (its ``attrs`` hold the EncoderSettings)."""
+    return nlp.get_pipe("ctx_ner").model.layers[0]
+
+
+def is_valid_bio(tags, names):
+    """Independent BIO check of tag ids, written from the tag names alone."""
+    previous = "O"
+    for tag in tags:
+        name = names[tag]
+        if name.startswith("I-") and previous[2:] != name[2:]:
+            return False
+        previous = name
+    return True
+
+
+def assert_valid(doc, labels=("LOC", "ORG", "PER")):
+    """Every token tagged B/I/O with a known label; entities are in-range, valid BIO runs."""
+    for i, token in enumerate(doc):
+        assert token.ent_iob_ in ("B", "I", "O"), (i, token.text, token.ent_iob_)
+        if token.ent_iob_ == "I":
+            prev = doc[i - 1]
+            assert i > 0 and prev.ent_iob_ in ("B", "I") and prev.ent_type_ == token.ent_type_
+        assert (token.ent_type_ in labels) == (token.ent_iob_ != "O")
+    for ent in doc.ents:
+        assert 0 <= ent.start < ent.end <= len(doc) and ent.label_ in labels
+    group = doc.spans["ctx_ner"]
+    assert len(group.attrs["scores"]) == len(group)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """torch's intra-op thread count set to ``n`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
