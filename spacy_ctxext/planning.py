@@ -235,9 +235,11 @@ def _pad_channels(members, owners, plans, piece_channels, mask, n_prefix):
     return channel_ids
 
 
-def _int32(*arrays: np.ndarray) -> List[np.ndarray]:
+def _int32(
+    rows: np.ndarray, cols: np.ndarray, tokens: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A plan holds a million-word doc's batches until they run: half size, widened per call."""
-    return [a.astype(np.int32) for a in arrays]
+    return rows.astype(np.int32), cols.astype(np.int32), tokens.astype(np.int32)
 
 
 def _window_owners(plans: List[Windows]):
