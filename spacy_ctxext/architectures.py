@@ -16,6 +16,7 @@ from .net_loading import deserialize_net, load_pretrained, serialize_net
 from .planning import BatchPlan, plan_batch
 from .positions import usable_positions
 from .precision import autocast_dtype
+from .quantization import use_cpu_quantize
 from .settings import EncoderSettings
 
 __all__ = [
@@ -56,6 +57,7 @@ def build_context_extended_transformer(
     attention_dropout: Optional[float] = DEFAULTS.attention_dropout,
     mixed_precision: Optional[str] = DEFAULTS.mixed_precision,
     cpu_bfloat16: bool = DEFAULTS.cpu_bfloat16,
+    cpu_quantize: Optional[str] = DEFAULTS.cpu_quantize,
     attn_implementation: str = DEFAULTS.attn_implementation,
     trust_remote_code: bool = DEFAULTS.trust_remote_code,
 ) -> Model[List[Doc], List[Floats2d]]:
@@ -75,6 +77,9 @@ def build_context_extended_transformer(
     mixed_precision: autocast dtype on GPU ("bfloat16", "float16") or null for fp32.
     cpu_bfloat16: autocast to bfloat16 on CPU too (about 2x faster where the CPU has
         avx512_bf16 or AMX); off by default because CPU predictions then differ from fp32.
+    cpu_quantize: "int8" runs the encoder's linear layers in int8 at CPU inference (a
+        quantized copy made at the first call; saved weights and training stay fp32), or
+        null for fp32. For CPUs without bf16; predictions differ slightly from fp32.
     attn_implementation: "sdpa" (falls back to "eager" with a warning) or "eager".
     trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
     """
@@ -90,6 +95,7 @@ def build_context_extended_transformer(
         attention_dropout=attention_dropout,
         mixed_precision=mixed_precision,
         cpu_bfloat16=cpu_bfloat16,
+        cpu_quantize=cpu_quantize,
         attn_implementation=attn_implementation,
         trust_remote_code=trust_remote_code,
     )
@@ -270,6 +276,7 @@ def encode(
     device = net.empty.device
     settings = EncoderSettings.of(encoder)
     dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
+    use_cpu_quantize(net, settings.cpu_quantize, device, is_train=is_train)
     net.train(is_train)
     with torch.set_grad_enabled(is_train):
         outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype)

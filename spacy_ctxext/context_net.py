@@ -46,6 +46,7 @@ class ContextNet(torch.nn.Module):
         self.channel_embeddings: Optional[torch.nn.Embedding] = None
         self._backend: Optional[Tokenizer] = None
         self._specials: Optional[Specials] = None
+        self.set_inference_encoder(None)
 
     @property
     def backend(self) -> Tokenizer:
@@ -65,6 +66,21 @@ class ContextNet(torch.nn.Module):
     def pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
         return int(pad or 0)
+
+    @property
+    def inference_encoder(self) -> Optional[torch.nn.Module]:
+        """What runs in place of ``encoder`` at inference, or None (see the setter)."""
+        return self.__dict__["_inference_encoder"]
+
+    def set_inference_encoder(self, module: Optional[torch.nn.Module]) -> None:
+        """Run ``module`` in place of ``encoder`` when not training (None: the encoder).
+
+        It takes the encoder's arguments (``input_ids`` or ``inputs_embeds``, and
+        ``attention_mask``) and returns its hidden states first: the int8 copy of
+        ``cpu_quantize`` (``quantization``) or the benchmark's null encoder
+        (``--null-encoder``). Not a submodule: never saved, moved to a device or trained.
+        """
+        self.__dict__["_inference_encoder"] = module
 
     @property
     def is_loaded(self) -> bool:
@@ -99,15 +115,18 @@ class ContextNet(torch.nn.Module):
         and added to the word embeddings before the first layer (LayoutLM's fusion).
         """
         assert self.encoder is not None, "ContextNet.forward needs a loaded encoder"
+        encoder = self.encoder
+        if not self.training and self.inference_encoder is not None:
+            encoder = self.inference_encoder
         if channel_ids is None or self.channel_embeddings is None:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+            hidden = encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
         else:
             fused = self.encoder.get_input_embeddings()(input_ids)
             # One lookup per column: summing a (rows, width, k, hidden) lookup over k
             # copied it and cost ~10x the lookups (measured 23 ms vs 2 ms for 8 x 512).
             for column in channel_ids.unbind(dim=2):
                 fused = fused + self.channel_embeddings(column).to(fused.dtype)
-            hidden = self.encoder(inputs_embeds=fused, attention_mask=attention_mask)[0]
+            hidden = encoder(inputs_embeds=fused, attention_mask=attention_mask)[0]
         vectors = hidden[rows, cols].float()
         if not use_head:
             return vectors

@@ -15,6 +15,7 @@ __all__ = ["EncoderSettings", "check_window", "POSITION_EXTENSIONS", "MIXED_PREC
 
 POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 MIXED_PRECISIONS = ("bfloat16", "float16")
+CPU_QUANTIZE = ("int8",)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class EncoderSettings:
     attention_dropout: Optional[float] = 0.0
     mixed_precision: Optional[str] = "bfloat16"
     cpu_bfloat16: bool = False
+    cpu_quantize: Optional[str] = None
     attn_implementation: str = "sdpa"
     trust_remote_code: bool = False
 
@@ -48,6 +50,7 @@ class EncoderSettings:
         "batch_wordpieces",
         "mixed_precision",
         "cpu_bfloat16",
+        "cpu_quantize",
     )
 
     def __post_init__(self) -> None:
@@ -63,6 +66,11 @@ class EncoderSettings:
             )
         if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISIONS:
             raise ValueError(f"mixed_precision must be one of {list(MIXED_PRECISIONS)} or null.")
+        if self.cpu_quantize is not None and self.cpu_quantize not in CPU_QUANTIZE:
+            raise ValueError(
+                f"cpu_quantize must be one of {list(CPU_QUANTIZE)} or null, "
+                f"got {self.cpu_quantize!r}."
+            )
         if self.batch_wordpieces < 1:
             raise ValueError(f"batch_wordpieces must be positive, got {self.batch_wordpieces}.")
         if self.window is not None:  # context None: filled in (window // 8) at initialize
@@ -71,8 +79,9 @@ class EncoderSettings:
 
     @classmethod
     def of(cls, model: Model) -> "EncoderSettings":
-        """The settings an encoder model holds in its attrs."""
-        return cls(**{f.name: model.attrs[f.name] for f in fields(cls)})
+        """The settings an encoder model holds in its attrs; a setting newer than the
+        model (e.g. ``cpu_quantize`` in a pipeline saved before it) takes its default."""
+        return cls(**{f.name: model.attrs[f.name] for f in fields(cls) if f.name in model.attrs})
 
     def to_attrs(self) -> Dict[str, Any]:
         return asdict(self)

@@ -29,6 +29,7 @@ import spacy
 import torch
 
 from ..net_loading import resolve_encoder_name
+from .host import STAGES, host_runners
 from .measure import environment, median_run, rss_mb, timed
 from .pipelines import (
     bare_encoder,
@@ -39,7 +40,12 @@ from .pipelines import (
 )
 from .texts import load_texts, synthetic_text
 
-PATHS = {"a": "ctx_ner", "b": "spacy-transformers + ner", "c": "bare encoder"}
+PATHS = {
+    "a": "ctx_ner",
+    "b": "spacy-transformers + ner",
+    "c": "bare encoder",
+    "q": "ctx_ner cpu_quantize",
+}
 
 
 def compare(args, encoder: str, gpu: bool) -> dict:
@@ -52,6 +58,9 @@ def compare(args, encoder: str, gpu: bool) -> dict:
         "b": pipe_runner(nlp_b, texts, args.batch_size),
         "c": bare_encoder(nlp_a, texts, args.batch_size),
     }
+    if args.cpu_quantize:  # (q) the same ctx_ner quantized, interleaved with a, b, c
+        nlp_q = ctx_ner_pipeline(args, encoder, cpu_quantize=args.cpu_quantize)
+        runners["q"] = pipe_runner(nlp_q, texts, args.batch_size)
     for run in runners.values():
         run(2)  # warm-up
     trials: Dict[str, List[dict]] = {key: [] for key in runners}
@@ -61,7 +70,39 @@ def compare(args, encoder: str, gpu: bool) -> dict:
     paths = {key: median_run(runs, "seconds") for key, runs in trials.items()}
     wps = {k: v["words_per_s"] for k, v in paths.items()}
     ratios = {"a/b": wps["a"] / wps["b"], "a/c": wps["a"] / wps["c"]}
+    if "q" in wps:
+        ratios.update({"q/b": wps["q"] / wps["b"], "q/a": wps["q"] / wps["a"]})
     return {"docs": len(texts), "paths": paths, "ratios": ratios}
+
+
+def host_path(args, encoder: str) -> dict:
+    """The host path (``host``): stages and nlp.pipe with the null encoder, in
+    ``args.repeat`` interleaved rounds; each runner's median round counts."""
+    texts = load_texts(args.docs, args.n_docs, args.words, args.seed)
+    runners = host_runners(ctx_ner_pipeline(args, encoder), texts, args.batch_size)
+    for run in runners.values():
+        run(2)  # warm-up
+    trials: Dict[str, List[dict]] = {key: [] for key in runners}
+    for _ in range(args.repeat):
+        for key, run in runners.items():
+            trials[key].append(run())
+    stages = median_run(trials["stages"], "ctx_ner_host_words_per_s")
+    pipes = {k: median_run(trials[k], "words_per_s") for k in ("pipe_texts", "pipe_docs")}
+    return {"docs": len(texts), "host": {"stages": stages, **pipes}}
+
+
+def format_host(result: dict) -> str:
+    host = result["host"]
+    stages = host["stages"]
+    lines = [f"{'null encoder, ' + str(stages['words']) + ' words':40}{'words/s':>15}"]
+    for key in STAGES:
+        lines.append(f"{'stage ' + key:40}{stages[key + '_words_per_s']:>15,.0f}")
+    lines.append(
+        f"{'ctx_ner host stages (all but make_doc)':40}{stages['ctx_ner_host_words_per_s']:>15,.0f}"
+    )
+    lines.append(f"{'nlp.pipe(texts)':40}{host['pipe_texts']['words_per_s']:>15,.0f}")
+    lines.append(f"{'nlp.pipe(Docs)':40}{host['pipe_docs']['words_per_s']:>15,.0f}")
+    return "\n".join(lines)
 
 
 def run_child(args, encoder: str, gpu: bool) -> dict:
@@ -166,6 +207,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu-bf16", action="store_true", help="ctx_ner (a, c) in bf16 on CPU")
+    p.add_argument(
+        "--cpu-quantize", choices=["int8"], help="also time (q): ctx_ner with cpu_quantize"
+    )
+    p.add_argument(
+        "--null-encoder", action="store_true", help="the host path: ctx_ner's stages, null encoder"
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--model", help="(a) a trained pipeline with ctx_ner (default: random head)")
     p.add_argument("--scaling", type=int, metavar="N", help="ctx_ner on 1 doc of N, N*factor")
@@ -194,6 +241,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
             encoder = make_random_encoder(encoder, tmp, args.seed)
         if args.child:
             result = {"run": run_child(args, encoder, gpu)}
+        elif args.null_encoder:
+            result = host_path(args, encoder)
         elif args.scaling:
             result = scaling(args, encoder)
         else:
@@ -202,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
     if not args.child:
-        print(format_table(result))
+        print(format_host(result) if args.null_encoder else format_table(result))
         print(f"wrote {output}")
     return result
 

@@ -48,7 +48,11 @@ def _label_runs(labels: List[str]) -> List[Tuple[int, int, str]]:
 
 
 def build_ctx_ner(
-    encoder: str, batch_wordpieces: int, cpu_bfloat16: bool = False, **window_sizes: int
+    encoder: str,
+    batch_wordpieces: int,
+    cpu_bfloat16: bool = False,
+    cpu_quantize: Optional[str] = None,
+    **window_sizes: int,
 ):
     nlp = spacy.blank("en")
     nlp.max_length = 10**9  # long synthetic docs (--scaling) are the point here
@@ -56,6 +60,7 @@ def build_ctx_ner(
         "name": encoder,
         "batch_wordpieces": batch_wordpieces,
         "cpu_bfloat16": cpu_bfloat16,
+        "cpu_quantize": cpu_quantize,
         **window_sizes,
     }
     nlp.add_pipe("ctx_ner", config={"model": {"encoder": encoder_config}})
@@ -64,13 +69,15 @@ def build_ctx_ner(
     return nlp
 
 
-def ctx_ner_pipeline(args, encoder: str):
-    """(a): the trained pipeline of ``--model``, else ctx_ner with a random head."""
+def ctx_ner_pipeline(args, encoder: str, cpu_quantize: Optional[str] = None):
+    """(a): the trained pipeline of ``--model``, else ctx_ner with a random head
+    (the same head each call); (q) with ``cpu_quantize``."""
     sizes = {k: v for k, v in (("window", args.window), ("context", args.context)) if v is not None}
     if not args.model:
         fix_random_seed(args.seed)  # the same random head (and entities) in every process
-        return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16, **sizes)
+        return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16, cpu_quantize, **sizes)
     usage = dict(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16, **sizes)
+    usage["cpu_quantize"] = cpu_quantize
     config = {"components": {"ctx_ner": {"model": {"encoder": usage}}}}
     nlp = spacy.load(args.model, config=config)
     nlp.max_length = 10**9

@@ -1,0 +1,114 @@
+"""The host path (``--null-encoder``): everything ``ctx_ner`` does but the encoder.
+
+The encoder's forward is replaced, through ``ContextNet.set_inference_encoder``, by a
+null module that returns zeros of the encoder's output shape; the head, decoding and
+annotations run as usual. This measures the rest of ``nlp.pipe``, which bounds what a
+GPU can be fed. Each stage is timed apart on the same docs, by calling the functions
+``ctx_ner`` calls, in its order: spaCy's tokenizer (``make_doc``), wordpiece tokenization
+and alignment (``tokenize_docs``, timed alone as well), wordpieces with window planning
+and padding (``plan_docs``, which tokenizes), device transfer (the int64 tensors of each
+batch), the null encoder with the head and the scatter into token order (``run_plan``
+minus the transfer: on a GPU these are device kernels, so they are reported apart from
+the host stages), decoding (``decode_docs``) and ``set_annotations``. ``nlp.pipe`` is
+also timed whole, from texts and from Docs made beforehand.
+"""
+
+import time
+from typing import Any, Callable, Dict, List
+
+import torch
+
+from ..architectures import get_net, plan_docs
+from ..context_net import as_long, run_plan
+from ..decoding import decode_docs
+from ..wordpieces import tokenize_docs
+
+STAGES = ("make_doc", "wordpieces", "wordpieces_planning", "transfer", "null_encoder_head")
+STAGES += ("decoding", "set_annotations")
+# ctx_ner's own host stages: not spaCy's tokenizer, not the device's (encoder, head).
+OWN = ("wordpieces_planning", "transfer", "decoding", "set_annotations")
+
+
+class NullEncoder(torch.nn.Module):
+    """Zeros of an encoder's output shape (batch, width, hidden), at no cost: one zero
+    vector expanded (no allocation), as an encoder's output already on the device."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.zero = torch.zeros(hidden_size)
+
+    def forward(self, attention_mask: torch.Tensor, **inputs: Any) -> tuple:
+        zero = self.zero.to(attention_mask.device)
+        return (zero.expand(*attention_mask.shape, len(zero)),)
+
+
+def use_null_encoder(nlp) -> None:
+    """Run ``nlp``'s ctx_ner with the null encoder at inference."""
+    net = get_net(nlp.get_pipe("ctx_ner").model.layers[0])
+    net.set_inference_encoder(NullEncoder(net.width))
+
+
+def _stage_times(nlp, texts: List[str], batch_size: int) -> Dict[str, float]:
+    ner = nlp.get_pipe("ctx_ner")
+    encoder = ner.model.layers[0]
+    net = get_net(encoder).eval()
+    device = net.empty.device
+    seconds = dict.fromkeys(STAGES, 0.0)
+    clock = time.perf_counter
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            t0 = clock()
+            docs = [nlp.make_doc(text) for text in texts[i : i + batch_size]]
+            t1 = clock()
+            tokenize_docs(net.backend, docs)
+            t2 = clock()
+            plan = plan_docs(encoder, docs)
+            t3 = clock()
+            for b in plan.batches:
+                [as_long(a, device) for a in (b.input_ids, b.attention_mask, b.rows, b.cols)]
+            t4 = clock()
+            logits = run_plan(net, plan, use_head=True).cpu().numpy()
+            t5 = clock()
+            decoded = decode_docs(docs, logits, ner.tag_names)
+            t6 = clock()
+            ner.set_annotations(docs, decoded)
+            t7 = clock()
+            seconds["make_doc"] += t1 - t0
+            seconds["wordpieces"] += t2 - t1
+            seconds["wordpieces_planning"] += t3 - t2
+            seconds["transfer"] += t4 - t3
+            seconds["null_encoder_head"] += (t5 - t4) - (t4 - t3)
+            seconds["decoding"] += t6 - t5
+            seconds["set_annotations"] += t7 - t6
+    return seconds
+
+
+def host_runners(nlp, texts: List[str], batch_size: int) -> Dict[str, Callable[..., dict]]:
+    """Runners (one round each) of the stages and of ``nlp.pipe`` with the null encoder."""
+    use_null_encoder(nlp)
+    docs = [nlp.make_doc(text) for text in texts]
+    words = sum(len(doc) for doc in docs)
+
+    def stages(limit=None) -> dict:
+        seconds = _stage_times(nlp, texts[:limit], batch_size)
+        result = {f"{k}_words_per_s": words / max(v, 1e-9) for k, v in seconds.items()}
+        own = sum(seconds[k] for k in OWN)
+        return {
+            "words": words,
+            "seconds_by_stage": seconds,
+            **result,
+            "ctx_ner_host_words_per_s": words / own,
+        }
+
+    def pipe_texts(limit=None) -> dict:
+        start = time.perf_counter()
+        n = sum(len(doc) for doc in nlp.pipe(texts[:limit], batch_size=batch_size))
+        return {"words": n, "words_per_s": n / (time.perf_counter() - start)}
+
+    def pipe_docs(limit=None) -> dict:
+        fresh = [nlp.make_doc(text) for text in texts[:limit]]  # Docs made elsewhere
+        start = time.perf_counter()
+        n = sum(len(doc) for doc in nlp.pipe(fresh, batch_size=batch_size))
+        return {"words": n, "words_per_s": n / (time.perf_counter() - start)}
+
+    return {"stages": stages, "pipe_texts": pipe_texts, "pipe_docs": pipe_docs}

@@ -1,0 +1,52 @@
+"""The benchmark's host path (--null-encoder) and its int8 path (--cpu-quantize), end to
+end on the tiny random encoder (CPU)."""
+
+import numpy as np
+import pytest
+import torch
+from util import STORY, encoder_of, make_examples, make_nlp, torch_threads
+
+from spacy_ctxext.architectures import get_net
+from spacy_ctxext.benchmark.cli import main
+from spacy_ctxext.benchmark.host import STAGES, NullEncoder, use_null_encoder
+
+ARGV = ["--n-docs", "3", "--words", "300", "--batch-size", "2", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """main(--threads N) sets torch's thread count for the process: restore it."""
+    with torch_threads(torch.get_num_threads()):
+        yield
+
+
+def test_null_encoder_times_every_stage(tiny_bert, tmp_path):
+    argv = ["--encoder", tiny_bert, *ARGV, "--null-encoder", "--repeat", "3"]
+    result = main(argv + ["--output", str(tmp_path / "host.json")])
+    host = result["host"]
+    stages = host["stages"]
+    assert len(stages["ctx_ner_host_words_per_s_all"]) == 3
+    assert all(stages[f"{key}_words_per_s"] > 0 for key in STAGES)
+    assert host["pipe_texts"]["words"] == host["pipe_docs"]["words"] == stages["words"] >= 900
+
+
+def test_null_encoder_replaces_only_the_inference_forward(tiny_bert):
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize(lambda: make_examples(nlp))
+    net = get_net(encoder_of(nlp))
+    use_null_encoder(nlp)
+    assert isinstance(net.inference_encoder, NullEncoder)
+    assert "inference_encoder" not in dict(net.named_modules())  # never saved or moved
+    docs = [nlp.make_doc(STORY * 3)]
+    scores = nlp.get_pipe("ctx_ner").model.predict(docs)[0]
+    bias = net.head.bias.detach().numpy()
+    assert np.allclose(scores[[not t.is_space for t in docs[0]]], bias)
+    trained, _ = nlp.get_pipe("ctx_ner").model.begin_update(docs)  # training: the encoder
+    assert not np.allclose(trained[0], bias)
+
+
+def test_cpu_quantize_adds_the_int8_path(tiny_bert, tmp_path):
+    argv = ["--encoder", tiny_bert, *ARGV, "--cpu-quantize", "int8"]
+    result = main(argv + ["--output", str(tmp_path / "benchmark.json")])
+    assert set(result["paths"]) == {"a", "b", "c", "q"}
+    assert set(result["ratios"]) == {"a/b", "a/c", "q/b", "q/a"}
