@@ -19,6 +19,8 @@ ENCODER = "--components.ctx_ner.model.encoder."
 GOLD_DOCS = ["--corpora.train.@readers", "spacy-ctxext.GoldDocCorpus.v1",
              "--corpora.dev.@readers", "spacy-ctxext.GoldDocCorpus.v1"]  # fmt: skip
 INTERPOLATE = [ENCODER + "position_extension", "interpolate"]
+# One window per gold sentence, read from whole documents (so a memory sees the document).
+DOC_SENTENCES = GOLD_DOCS + [ENCODER + "isolate_sentences", "true"]
 
 
 def windows(window: int, context: int) -> list:
@@ -27,9 +29,14 @@ def windows(window: int, context: int) -> list:
 
 ARMS = {
     "conll-sentence": ("sentence", "conll2003", "test", []),
+    "conll-casing": ("conll_casing", "conll2003", "test", []),
     "conll-doc512": ("conll_doc", "conll2003", "test", []),
     "conll-doc512-gold": ("conll_doc", "conll2003", "test", GOLD_DOCS),
     "conll-doc128": ("conll_doc", "conll2003", "test", windows(128, 16)),
+    "conll-doc512-memory": ("conll_doc_memory", "conll2003", "test", GOLD_DOCS),
+    "conll-docsent": ("conll_doc", "conll2003", "test", DOC_SENTENCES),
+    "conll-docsent-memory": ("conll_doc_memory", "conll2003", "test", DOC_SENTENCES),
+    "conll-docsent-casing-memory": ("conll_casing_memory", "conll2003", "test", DOC_SENTENCES),
     "conll-ext-copy": ("doc_ext", "conll2003", "test", []),
     "conll-ext-interp": ("doc_ext", "conll2003", "test", INTERPOLATE),
     "conll-anchor": ("anchor", "conll2003", "test", []),
@@ -38,6 +45,8 @@ ARMS = {
     "litbank-ext-copy": ("doc_ext", "litbank", "dev", []),
     "litbank-ext-interp": ("doc_ext", "litbank", "dev", INTERPOLATE),
     "litbank-doc256": ("conll_doc", "litbank", "dev", windows(256, 32)),
+    "litbank-doc512-gold": ("conll_doc", "litbank", "dev", GOLD_DOCS),
+    "litbank-doc512-memory": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
 DEFAULT_STEPS = 300
@@ -70,7 +79,7 @@ def train_command(
         "--gpu-id", str(gpu_id),
     ]  # fmt: skip
     if config.startswith("anchor"):
-        from spacy_ctxext.encoder import resolve_encoder_name
+        from spacy_ctxext.net_loading import resolve_encoder_name
 
         command += ["--paths.encoder", resolve_encoder_name(encoder)]
     else:
@@ -98,11 +107,18 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
         "steps": steps,
         "learn_rate": learn_rate,
         "train_seconds": round(train_seconds, 1),
+        "dev_ents_f": _dev_score(Path(model)),
         "eval_split": f"{dataset}/{split}",
         "command": " ".join(command[1:]),
     }
     output.write_text(json.dumps(result, indent=2))
     return result
+
+
+def _dev_score(model: Path) -> float:
+    """The model's dev entity F1 from its training (what model-best was chosen by)."""
+    meta = json.loads((model / "meta.json").read_text())
+    return float(meta["performance"]["ents_f"])
 
 
 def write_table(metrics_dir: Path, target: Path, note: str = "") -> str:

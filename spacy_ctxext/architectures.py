@@ -12,6 +12,7 @@ from thinc.types import Floats2d
 
 from .channels import doc_channel_ids, initialize_channels, table_rows
 from .context_net import ContextNet, run_plan
+from .memory import MemorySettings, memory_settings, token_slots
 from .net_loading import deserialize_net, load_pretrained, serialize_net
 from .planning import BatchPlan, plan_batch
 from .positions import usable_positions
@@ -154,12 +155,24 @@ def build_token_classifier(
     The head runs inside the encoder's torch loop, so only the logits (not the
     hidden vectors) of a batch ever leave the device.
     """
+    return build_token_classifier_v2(encoder, None, nO)
+
+
+@registry.architectures("spacy-ctxext.TokenClassifier.v2")
+def build_token_classifier_v2(
+    encoder: Model[List[Doc], List[Floats2d]],
+    memory: Optional[MemorySettings] = None,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """v1 with an optional document memory (``spacy-ctxext.DocumentMemory.v1``) that
+    every token reads before the head; without one it is v1."""
     return Model(
         "ctxext.token_classifier",
         classifier_forward,
         init=classifier_init,
         layers=[encoder],
         dims={"nO": nO},
+        attrs={"memory": memory.to_dict() if memory else None},
     )
 
 
@@ -235,7 +248,9 @@ def classifier_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) 
         model.set_dim("nO", Y[0].shape[1])
     if not model.has_dim("nO"):
         raise ValueError("TokenClassifier needs nO (the number of tags) before initialize.")
-    get_net(encoder).set_head(model.get_dim("nO"))
+    net = get_net(encoder)
+    net.set_head(model.get_dim("nO"))
+    net.set_memory(memory_settings(model.attrs.get("memory")))
 
 
 def classifier_forward(
@@ -278,8 +293,13 @@ def encode(
     dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
     use_cpu_quantize(net, settings.cpu_quantize, device, is_train=is_train)
     net.train(is_train)
+    slots = None
+    if use_head and net.memory_settings is not None:
+        slots = token_slots(docs, net.memory_settings.min_count)
     with torch.set_grad_enabled(is_train):
-        outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype)
+        outputs = run_plan(
+            net, plan, use_head=use_head, autocast_dtype=dtype, memory_slots=slots
+        )
     array = torch2xp(outputs.detach(), ops=encoder.ops)
     arrays = encoder.ops.xp.split(array, plan.doc_lengths.cumsum()[:-1])
 

@@ -12,6 +12,7 @@ import torch
 from tokenizers import Tokenizer
 
 from .channels import Channel
+from .memory import MemorySettings, MemoryWriter, TypeMemory
 from .planning import BatchPlan, EncoderBatch, split_batch
 from .wordpieces import load_backend, special_tokens
 
@@ -41,6 +42,8 @@ class ContextNet(torch.nn.Module):
         # Tokens the tokenizer drops (spaCy whitespace, U+200B, ...) still need a vector.
         self.empty = torch.nn.Parameter(torch.zeros(width))
         self.head: Optional[torch.nn.Linear] = None
+        self.memory: Optional[TypeMemory] = None
+        self.memory_settings: Optional[MemorySettings] = None
         # The configured channel objects (not torch modules) and their shared table.
         self.channels: Dict[str, Channel] = dict(channels or {})
         self.channel_embeddings: Optional[torch.nn.Embedding] = None
@@ -94,6 +97,12 @@ class ContextNet(torch.nn.Module):
         if self.head is None or self.head.out_features != n_out:
             self.head = torch.nn.Linear(self.width, n_out).to(self.empty.device)
 
+    def set_memory(self, settings: Optional[MemorySettings]) -> None:
+        """A fresh document memory (a zero gate) for ``settings``, or none."""
+        if settings != self.memory_settings or (settings and self.memory is None):
+            self.memory = TypeMemory(self.width).to(self.empty.device) if settings else None
+        self.memory_settings = settings
+
     def set_channel_rows(self, n_rows: int) -> None:
         """A zero table of ``n_rows`` channel embeddings; row 0 (specials, padding) stays 0."""
         table = torch.nn.Embedding(n_rows, self.width, padding_idx=0)
@@ -146,8 +155,13 @@ def run_plan(
     *,
     use_head: bool,
     autocast_dtype: Optional[torch.dtype] = None,
+    memory_slots: Optional[np.ndarray] = None,
 ) -> torch.Tensor:
     """Encode every batch and return one output row per token, in the docs' token order.
+
+    memory_slots: per token, its document-memory slot (``memory.token_slots``); with a
+    head and a memory, each batch's vectors are written to the slots and the tokens
+    read them once all batches have run.
 
     Each batch's rows go straight into one output allocated up front: holding every
     batch's output until the end interleaves small live blocks with the freed
@@ -160,12 +174,22 @@ def run_plan(
         assert net.head is not None, "use_head needs a head: set_head() first"
         width = net.head.out_features
     outputs = torch.zeros((plan.n_tokens, width), device=device)
+    writer = None
+    if use_head and net.memory is not None and memory_slots is not None:
+        writer = MemoryWriter(memory_slots, net.width, device)
     for batch in plan.batches:
-        out, tokens = _run_batch(net, batch, use_head, autocast_dtype)
-        outputs[as_long(tokens, device)] = out
+        out, tokens = _run_batch(net, batch, use_head and writer is None, autocast_dtype)
+        index = as_long(tokens, device)
+        if writer is not None:
+            assert net.head is not None  # a writer exists only with use_head
+            writer.write(out, index)
+            out = net.head(out)
+        outputs[index] = out
     if len(plan.empty_tokens):
         empty = as_long(plan.empty_tokens, device)
         outputs[empty] = net.empty_output(use_head).expand(len(empty), -1)
+    if writer is not None and net.memory is not None and net.head is not None:
+        outputs = writer.read(net.memory, net.head, outputs)
     return outputs
 
 

@@ -25,6 +25,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from .bio import spans_to_tags
+from .consistency import entity_consistency
 from .readers import unannotated_copy
 
 __all__ = [
@@ -187,6 +188,7 @@ def evaluate_pipeline(
     return {
         "spacy": _plain(scores),
         "seqeval": seqeval_reports(y_true, y_pred),
+        "consistency": entity_consistency(annotated),
         "docs": len(golds),
         "docs_scored": len(annotated),
         "tokens": sum(len(gold) for gold in golds),
@@ -224,7 +226,19 @@ def format_results(result: Dict[str, Any]) -> str:
             result["seqeval"]["entity_text"],
             "== token-level (B/I prefix ignored) ==",
             result["seqeval"]["token_text"],
+            _format_consistency(result.get("consistency")),
         ]
+    )
+
+
+def _format_consistency(consistency: Optional[Dict[str, float]]) -> str:
+    if not consistency:
+        return ""
+    return (
+        "== consistency (gold strings occurring 2+ times in a doc) ==\n"
+        f"labelled alike in all occurrences: {100 * consistency['consistency']:.2f}%  "
+        f"alike and correct: {100 * consistency['consistent_correct']:.2f}%  "
+        f"strings: {int(consistency['repeated'])}\n"
     )
 
 

@@ -18,6 +18,7 @@ from safetensors.torch import save as save_safetensors
 
 from .channels import channel_states, restore_states
 from .context_net import ContextNet
+from .memory import memory_settings
 from .positions import extend_position_embeddings
 from .settings import EncoderSettings
 
@@ -100,6 +101,7 @@ def serialize_net(net: ContextNet) -> bytes:
         "attn_implementation": net.encoder.config._attn_implementation,
         "tokenizer_files": files,
         "head_out": net.head.out_features if net.head is not None else None,
+        "memory": net.memory_settings.to_dict() if net.memory_settings else None,
         "weights": save_safetensors(state),
     }
     if net.channel_embeddings is not None:  # only then: an encoder without saves as before
@@ -126,6 +128,7 @@ def deserialize_net(net: ContextNet, data: bytes, device: torch.device) -> Conte
     loaded = ContextNet(encoder, tokenizer, channels=net.channels)
     if msg["head_out"] is not None:
         loaded.set_head(int(msg["head_out"]))
+    loaded.set_memory(memory_settings(msg.get("memory")))  # absent before memory existed
     restore_states(loaded.channels, msg.get("channel_states", {}))
     if msg.get("channel_rows") is not None:
         loaded.set_channel_rows(int(msg["channel_rows"]))

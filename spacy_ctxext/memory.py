@@ -1,0 +1,129 @@
+"""A compressed memory of each whole document that every token reads before the head.
+
+Windows see a few hundred wordpieces; a name's other mentions may be pages away. The
+type memory keeps one slot per normalised word form of a doc, the mean of the token
+vectors of all its occurrences, and each token reads its own type's slot: a gate adds
+``W_read(slot)`` to the token vector. The gate starts at zero, so a fresh model is
+exactly the model without memory.
+
+Written in one pass and linear in tokens: slots are sums accumulated batch by batch
+(``write``), then read once all batches of the docs have run (``read``). The head is
+linear, so reading can be done on the logits: ``head(v + g * W s) = head(v) +
+head_W (g * W s)``, and no token vector has to outlive its batch. Docs never read each
+other's slots: a slot's key is (doc, word form).
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from spacy.attrs import LOWER
+from spacy.tokens import Doc
+from spacy.util import registry
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """type_memory: one slot per lower-cased word form of each doc, read by its tokens.
+    min_count: forms with fewer occurrences in a doc get no slot (1: every form)."""
+
+    type_memory: bool = True
+    min_count: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.type_memory:
+            raise ValueError(
+                "DocumentMemory needs a memory to build: set type_memory = true, or drop "
+                "the [model.memory] block to train without one."
+            )
+        if self.min_count < 1:
+            raise ValueError(f"min_count must be at least 1, got {self.min_count}.")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@registry.architectures("spacy-ctxext.DocumentMemory.v1")
+def configure_document_memory(type_memory: bool = True, min_count: int = 2) -> MemorySettings:
+    """A document memory for ``spacy-ctxext.TokenClassifier.v2``; its weights live in
+    the encoder's torch module and are saved with it."""
+    return MemorySettings(type_memory=type_memory, min_count=min_count)
+
+
+def token_slots(docs: Sequence[Doc], min_count: int) -> np.ndarray:
+    """Per token of all docs (laid end to end): its memory slot, or -1 for none.
+
+    A slot is a (doc, lower-cased form) pair that occurs at least ``min_count`` times.
+    """
+    forms = [doc.to_array(LOWER).astype(np.uint64) for doc in docs]
+    if not forms or sum(len(f) for f in forms) == 0:
+        return np.zeros(0, dtype=np.int64)
+    doc_ids = np.repeat(np.arange(len(docs), dtype=np.uint64), [len(f) for f in forms])
+    keys = np.stack([doc_ids, np.concatenate(forms)], axis=1)
+    _, slots, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    slots = slots.reshape(-1)
+    kept = counts >= min_count
+    renumber = np.where(kept, np.cumsum(kept) - 1, -1)
+    return renumber[slots].astype(np.int64)
+
+
+class TypeMemory(torch.nn.Module):
+    """The learned part: what a token reads from its slot, and the gate."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.read_proj = torch.nn.Linear(width, width, bias=False)
+        # Zero: a fresh memory adds nothing, so the model starts as the one without it.
+        self.gate = torch.nn.Parameter(torch.zeros(width))
+
+    def slot_logits(
+        self, sums: torch.Tensor, counts: torch.Tensor, head: torch.nn.Linear
+    ) -> torch.Tensor:
+        """Per slot, what reading it adds to the logits of its tokens (no head bias)."""
+        means = sums / counts.clamp(min=1).unsqueeze(1)
+        return torch.nn.functional.linear(self.gate * self.read_proj(means), head.weight)
+
+
+class MemoryWriter:
+    """Accumulates the slot sums of one forward pass, batch by batch."""
+
+    def __init__(self, slots: np.ndarray, width: int, device: torch.device) -> None:
+        self.slots = torch.from_numpy(slots).to(device)
+        n_slots = int(slots.max()) + 1 if len(slots) else 0
+        self.sums = torch.zeros((n_slots, width), device=device)
+        self.counts = torch.zeros(n_slots, device=device)
+
+    def write(self, vectors: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Add the vectors of ``tokens`` (indices into the docs' tokens) to their slots."""
+        slots = self.slots[tokens]
+        keep = slots >= 0
+        if bool(keep.any()):
+            # index_add keeps the autograd graph: the slot means train the encoder too.
+            self.sums = self.sums.index_add(0, slots[keep], vectors[keep].float())
+            self.counts.index_add_(0, slots[keep], torch.ones_like(slots[keep], dtype=torch.float))
+
+    def read(self, memory: TypeMemory, head: torch.nn.Linear, logits: torch.Tensor) -> torch.Tensor:
+        """The logits with each token's slot read added (tokens without a slot unchanged)."""
+        if len(self.counts) == 0:
+            return logits
+        added = memory.slot_logits(self.sums, self.counts, head)
+        has_slot = self.slots >= 0
+        extra = torch.zeros_like(logits)
+        extra[has_slot] = added[self.slots[has_slot]]
+        return logits + extra
+
+
+def memory_settings(value: Optional[Dict[str, Any]]) -> Optional[MemorySettings]:
+    """The settings saved in a model's attrs or a net's bytes (None: no memory)."""
+    return None if value is None else MemorySettings(**value)
+
+
+__all__: List[str] = [
+    "MemorySettings",
+    "MemoryWriter",
+    "TypeMemory",
+    "configure_document_memory",
+    "memory_settings",
+    "token_slots",
+]
