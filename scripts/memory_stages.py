@@ -19,12 +19,12 @@ from contextlib import contextmanager
 import spacy
 import torch
 
-from spacy_ctxext.architectures import get_net
 from spacy_ctxext.benchmark.measure import reset_peak_rss, rss_mb
 from spacy_ctxext.benchmark.pipelines import build_ctx_ner
 from spacy_ctxext.benchmark.texts import synthetic_text
 from spacy_ctxext.context_net import run_plan
 from spacy_ctxext.decoding import decode_docs
+from spacy_ctxext.encoder_model import get_net
 from spacy_ctxext.planning import TRIM_AFTER_TOKENS, plan_batch
 from spacy_ctxext.settings import EncoderSettings
 from spacy_ctxext.wordpieces import tokenize_docs

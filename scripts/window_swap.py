@@ -14,7 +14,7 @@ import argparse
 
 import spacy
 
-from spacy_ctxext.architectures import apply_usage_settings, get_net
+from spacy_ctxext.encoder_model import apply_usage_settings, get_net
 from spacy_ctxext.evaluate import evaluate_pipeline
 from spacy_ctxext.positions import extend_position_embeddings
 from spacy_ctxext.settings import EncoderSettings

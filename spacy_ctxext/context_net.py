@@ -124,7 +124,7 @@ class ContextNet(torch.nn.Module):
         and added to the word embeddings before the first layer (LayoutLM's fusion).
         """
         assert self.encoder is not None, "ContextNet.forward needs a loaded encoder"
-        encoder = self.encoder
+        encoder: torch.nn.Module = self.encoder
         if not self.training and self.inference_encoder is not None:
             encoder = self.inference_encoder
         if channel_ids is None or self.channel_embeddings is None:

@@ -220,7 +220,7 @@ def _configured_usage(model: Model) -> Optional[Dict[str, Any]]:
 
 def _restore_usage(model: Model, usage: Optional[Dict[str, Any]]) -> None:
     if usage is not None:
-        from .architectures import restore_usage_settings  # loads transformers lazily
+        from .encoder_model import restore_usage_settings  # loads transformers lazily
 
         restore_usage_settings(model.layers[0], usage)
 

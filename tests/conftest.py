@@ -18,7 +18,7 @@ from util import (
     torch_threads,
 )
 
-from spacy_ctxext.architectures import apply_usage_settings
+from spacy_ctxext.encoder_model import apply_usage_settings
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ import pytest
 import spacy
 from util import encoder_of
 
-from spacy_ctxext.architectures import get_net, plan_docs
 from spacy_ctxext.benchmark.cli import parse_args
 from spacy_ctxext.benchmark.pipelines import (
     bare_encoder,
@@ -14,6 +13,7 @@ from spacy_ctxext.benchmark.pipelines import (
     pipe_runner,
 )
 from spacy_ctxext.benchmark.texts import synthetic_text
+from spacy_ctxext.encoder_model import get_net, plan_docs
 
 
 def test_init_examples_hold_the_marked_entities():

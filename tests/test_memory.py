@@ -9,7 +9,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from util import TRAIN_DATA, entities, make_examples, torch_threads
 
-from spacy_ctxext.architectures import get_net
+from spacy_ctxext.encoder_model import get_net
 from spacy_ctxext.memory import MemorySettings, token_slots
 
 

@@ -7,7 +7,7 @@ import torch
 from util import STORY, TRAIN_DATA, encoder_of, entities, make_examples, make_nlp
 
 from spacy_ctxext import quantization
-from spacy_ctxext.architectures import get_net
+from spacy_ctxext.encoder_model import get_net
 from spacy_ctxext.quantization import CpuQuantizeWarning, Int8Encoder
 from spacy_ctxext.settings import EncoderSettings
 

@@ -14,17 +14,17 @@ also timed whole, from texts and from Docs made beforehand.
 """
 
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 
-from ..architectures import get_net, plan_docs
 from ..context_net import as_long, run_plan
 from ..decoding import decode_docs
+from ..encoder_model import get_net, plan_docs
 from ..wordpieces import tokenize_docs
 
-STAGES = ("make_doc", "wordpieces", "wordpieces_planning", "transfer", "null_encoder_head")
-STAGES += ("decoding", "set_annotations")
+STAGES: Tuple[str, ...] = ("make_doc", "wordpieces", "wordpieces_planning", "transfer")
+STAGES += ("null_encoder_head", "decoding", "set_annotations")
 # ctx_ner's own host stages: not spaCy's tokenizer, not the device's (encoder, head).
 OWN = ("wordpieces_planning", "transfer", "decoding", "set_annotations")
 

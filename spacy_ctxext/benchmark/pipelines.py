@@ -10,9 +10,9 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from .. import ctx_ner  # noqa: F401  (registers ctx_ner)
-from ..architectures import get_net, plan_docs
 from ..bio import spans_to_tags
 from ..context_net import as_long
+from ..encoder_model import get_net, plan_docs
 from ..net_loading import resolve_encoder_name
 from ..precision import autocast_dtype
 from ..settings import EncoderSettings

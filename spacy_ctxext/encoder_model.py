@@ -1,0 +1,182 @@
+"""How the encoder and classifier Models run: load and fit the net at initialize, plan
+and encode a batch of docs (autocast, int8, document memory), backprop into torch, and
+change a loaded encoder's usage settings.
+
+The registered builders that make these Models from a config are ``architectures``.
+"""
+
+import os
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+
+import torch
+from spacy.tokens import Doc
+from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+from .channels import doc_channel_ids, initialize_channels, table_rows
+from .context_net import ContextNet, run_plan
+from .memory import memory_settings, token_slots
+from .net_loading import load_pretrained
+from .planning import BatchPlan, plan_batch
+from .positions import usable_positions
+from .precision import autocast_dtype
+from .quantization import use_cpu_quantize
+from .settings import EncoderSettings
+
+__all__ = [
+    "apply_usage_settings",
+    "classifier_forward",
+    "classifier_init",
+    "encode",
+    "encoder_forward",
+    "encoder_init",
+    "get_net",
+    "plan_docs",
+    "restore_usage_settings",
+]
+
+
+def _one_torch_thread_in_forked_child() -> None:
+    torch.set_num_threads(1)
+
+
+# A process forked after torch ran CPU ops on its OpenMP pool hangs at its first parallel
+# op (seen with spaCy's nlp.pipe(n_process=2), which forks on Linux). One thread per
+# forked worker avoids the inherited pool; the worker processes are the parallelism there.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
+
+
+def get_net(encoder: Model) -> ContextNet:
+    """The encoder's torch module, loaded (initialized or deserialized)."""
+    net = encoder.shims[0]._model
+    if not net.is_loaded:
+        raise ValueError(
+            "The ctxext encoder has no weights yet: call nlp.initialize() before using it, "
+            "or load a trained pipeline with spacy.load()."
+        )
+    return net
+
+
+def encoder_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
+    shim = cast(PyTorchShim, model.shims[0])  # the one the builder made
+    settings = EncoderSettings.of(model)
+    if not shim._model.is_loaded:
+        channels = shim._model.channels
+        net = load_pretrained(settings).to(shim.device)
+        net.channels = channels
+        if channels:  # their vocabularies from the docs, then a zero table
+            initialize_channels(channels, list(X or []))
+            net.set_channel_rows(table_rows(channels))
+        shim._model = net
+    _fit_settings(model, settings)
+    model.set_dim("nO", get_net(model).width)
+
+
+def _fit_settings(encoder: Model, settings: EncoderSettings) -> None:
+    """Store ``settings`` fitted to the loaded net: window sizes filled in and checked."""
+    net = get_net(encoder)
+    assert net.encoder is not None  # get_net checked that the net is loaded
+    prefix, suffix = net.specials
+    fitted = settings.fitted(
+        positions=usable_positions(net.encoder), n_special=len(prefix) + len(suffix)
+    )
+    encoder.attrs.update(fitted.to_attrs())
+
+
+def apply_usage_settings(encoder: Model, usage: Dict[str, Any]) -> None:
+    """Give a loaded encoder other usage settings (``EncoderSettings.USAGE``), checked
+    as at initialize; e.g. windows of other sizes than it was trained with."""
+    unknown = set(usage) - set(EncoderSettings.USAGE)
+    if unknown:
+        raise ValueError(
+            f"{sorted(unknown)} cannot change after training: only "
+            f"{list(EncoderSettings.USAGE)} can."
+        )
+    _fit_settings(encoder, replace(EncoderSettings.of(encoder), **usage))
+
+
+def restore_usage_settings(encoder: Model, usage: Dict[str, Any]) -> None:
+    """Re-apply the configured usage settings after the saved model was loaded.
+
+    thinc restores a saved model's attrs over those built from the config, so a value
+    the config sets (e.g. spacy.load(path, config=...)) is put back: the config wins.
+    """
+    if encoder.shims[0]._model.is_loaded:  # else no attrs were loaded over the config
+        apply_usage_settings(encoder, usage)
+
+
+def encoder_forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
+    return encode(model, docs, is_train, use_head=False)
+
+
+def classifier_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
+    encoder = model.layers[0]
+    encoder.initialize(X=X)
+    if Y is not None and not model.has_dim("nO"):
+        model.set_dim("nO", Y[0].shape[1])
+    if not model.has_dim("nO"):
+        raise ValueError("TokenClassifier needs nO (the number of tags) before initialize.")
+    net = get_net(encoder)
+    net.set_head(model.get_dim("nO"))
+    net.set_memory(memory_settings(model.attrs.get("memory")))
+
+
+def classifier_forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
+    return encode(model.layers[0], docs, is_train, use_head=True)
+
+
+def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
+    """The packed encoder batches for ``docs``, with the encoder's window settings."""
+    net = get_net(encoder)
+    settings = EncoderSettings.of(encoder)
+    assert settings.window is not None and settings.context is not None  # set at init
+    token_channels = None
+    if net.channel_embeddings is not None:
+        token_channels = [doc_channel_ids(net.channels, doc) for doc in docs]
+    return plan_batch(
+        docs,
+        net.backend,
+        specials=net.specials,
+        pad_id=net.pad_id,
+        window=settings.window,
+        context=settings.context,
+        isolate_sentences=settings.isolate_sentences,
+        batch_wordpieces=settings.batch_wordpieces,
+        token_channels=token_channels,
+    )
+
+
+def encode(
+    encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
+    """Run the docs through the encoder; return one array per doc and the backprop."""
+    if not docs:
+        return [], lambda d_arrays: []
+    net = get_net(encoder)
+    plan = plan_docs(encoder, docs)
+    device = net.empty.device
+    settings = EncoderSettings.of(encoder)
+    dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
+    use_cpu_quantize(net, settings.cpu_quantize, device, is_train=is_train)
+    net.train(is_train)
+    slots = None
+    if use_head and net.memory_settings is not None:
+        slots = token_slots(docs, net.memory_settings.min_count)
+    with torch.set_grad_enabled(is_train):
+        outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype, memory_slots=slots)
+    array = torch2xp(outputs.detach(), ops=encoder.ops)
+    arrays = encoder.ops.xp.split(array, plan.doc_lengths.cumsum()[:-1])
+
+    def backprop(d_arrays: List[Floats2d]) -> List[Doc]:
+        if outputs.requires_grad and plan.n_tokens:
+            grads = xp2torch(encoder.ops.xp.concatenate(d_arrays), device=device)
+            torch.autograd.backward(outputs, grad_tensors=grads)
+        return []
+
+    return list(arrays), backprop
