@@ -24,9 +24,8 @@ from spacy_ctxext.benchmark.pipelines import build_ctx_ner
 from spacy_ctxext.benchmark.texts import synthetic_text
 from spacy_ctxext.context_net import run_plan
 from spacy_ctxext.decoding import decode_docs
-from spacy_ctxext.encoder_model import get_net
-from spacy_ctxext.planning import TRIM_AFTER_TOKENS, plan_batch
-from spacy_ctxext.settings import EncoderSettings
+from spacy_ctxext.encoder_model import get_net, plan_docs
+from spacy_ctxext.planning import TRIM_AFTER_TOKENS
 from spacy_ctxext.wordpieces import tokenize_docs
 
 ROWS = []
@@ -58,23 +57,15 @@ def main() -> None:
     nlp(synthetic_text(200, seed=1))  # warm-up
     ner = nlp.get_pipe("ctx_ner")
     encoder = ner.model.layers[0]
-    net, settings = get_net(encoder), EncoderSettings.of(encoder)
+    net = get_net(encoder)
     text = synthetic_text(args.words, seed=0)
     with stage("make_doc"):
         doc = nlp.make_doc(text)
     with stage("tokenize"):
         del tokenize_docs(net.backend, [doc])[0]
     with stage("plan"):
-        plan = plan_batch(
-            [doc],
-            net.backend,
-            specials=net.specials,
-            pad_id=net.pad_id,
-            window=settings.window,
-            context=settings.context,
-            batch_wordpieces=settings.batch_wordpieces,
-            trim_after_tokens=None if args.no_heap_trim else TRIM_AFTER_TOKENS,
-        )
+        trim = None if args.no_heap_trim else TRIM_AFTER_TOKENS
+        plan = plan_docs(encoder, [doc], trim_after_tokens=trim)
     with stage("run_plan"), torch.no_grad():
         logits = run_plan(net.eval(), plan, use_head=True).numpy()
     del plan

@@ -52,22 +52,9 @@ def build_context_extended_transformer_v2(
         see ``channels``) whose embeddings are added to every wordpiece of their token
         before the first layer.
     """
-    settings = EncoderSettings(
-        name=name,
-        window=window,
-        context=context,
-        isolate_sentences=isolate_sentences,
-        max_position_embeddings=max_position_embeddings,
-        position_extension=position_extension,
-        rope_scaling=rope_scaling,
-        batch_wordpieces=batch_wordpieces,
-        attention_dropout=attention_dropout,
-        mixed_precision=mixed_precision,
-        cpu_bfloat16=cpu_bfloat16,
-        cpu_quantize=cpu_quantize,
-        attn_implementation=attn_implementation,
-        trust_remote_code=trust_remote_code,
-    )
+    arguments = dict(locals())  # the settings' fields, by the same names, and features
+    features = arguments.pop("features")
+    settings = EncoderSettings(**arguments)
     shim = PyTorchShim(
         ContextNet(), serialize_model=serialize_net, deserialize_model=deserialize_net
     )

@@ -18,7 +18,7 @@ from .channels import doc_channel_ids, initialize_channels, table_rows
 from .context_net import ContextNet, run_plan
 from .memory import memory_settings, token_slots
 from .net_loading import load_pretrained
-from .planning import BatchPlan, plan_batch
+from .planning import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
 from .positions import usable_positions
 from .precision import autocast_dtype
 from .quantization import use_cpu_quantize
@@ -131,8 +131,13 @@ def classifier_forward(
     return encode(model.layers[0], docs, is_train, use_head=True)
 
 
-def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
-    """The packed encoder batches for ``docs``, with the encoder's window settings."""
+def plan_docs(
+    encoder: Model, docs: List[Doc], *, trim_after_tokens: Optional[int] = TRIM_AFTER_TOKENS
+) -> BatchPlan:
+    """The packed encoder batches for ``docs``, with the encoder's window settings.
+
+    trim_after_tokens: as ``planning.plan_batch``'s (None: never trim the heap).
+    """
     net = get_net(encoder)
     settings = EncoderSettings.of(encoder)
     assert settings.window is not None and settings.context is not None  # set at init
@@ -149,6 +154,7 @@ def plan_docs(encoder: Model, docs: List[Doc]) -> BatchPlan:
         isolate_sentences=settings.isolate_sentences,
         batch_wordpieces=settings.batch_wordpieces,
         token_channels=token_channels,
+        trim_after_tokens=trim_after_tokens,
     )
 
 
