@@ -9,7 +9,7 @@ import srsly
 import torch
 from spacy.tokens import Doc, Token
 from spacy.training import Example
-from util import TRAIN_DATA, entities, make_examples, make_nlp, torch_threads
+from util import TRAIN_DATA, entities, make_examples, make_nlp, torch_threads, train_steps
 
 from spacy_ctxext.channel_builtins import CASING_CLASSES, AttrChannel
 from spacy_ctxext.encoder_model import get_net, plan_docs
@@ -46,12 +46,7 @@ def encoder_of(nlp):
 def channel_nlp(tiny_bert, one_torch_thread):
     """casing + IS_STOP + _.section, initialized and briefly trained."""
     nlp = make_channel_nlp(tiny_bert, {"casing": CASING, "stop": STOP, "section": SECTION})
-    examples = with_sections(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 1e-2
-    for _ in range(5):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
+    return train_steps(nlp, with_sections(nlp), learn_rate=1e-2, steps=5)
 
 
 def test_casing_ids():

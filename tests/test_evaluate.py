@@ -77,20 +77,23 @@ def test_counts_and_json(result):
     assert json.loads(json.dumps(result)) == result
 
 
+def assert_rows(report, **rows):
+    """Each row's (precision, recall, f1-score, support); ``micro`` is "micro avg"."""
+    for name, (p, r, f, support) in rows.items():
+        row = report["micro avg" if name == "micro" else name]
+        expected = {"precision": p, "recall": r, "f1-score": f, "support": support}
+        assert row == pytest.approx(expected), name
+
+
 def test_seqeval_entity_report(result):
     entity = result["seqeval"]["entity"]
     assert set(entity) == {"LOC", "ORG", "PER", "micro avg", "macro avg", "weighted avg"}
-    assert entity["PER"] == pytest.approx(
-        {"precision": 1.0, "recall": 1 / 3, "f1-score": 0.5, "support": 3}
-    )
-    assert entity["LOC"] == pytest.approx(
-        {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 3}
-    )
-    assert entity["ORG"] == pytest.approx(
-        {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0}
-    )
-    assert entity["micro avg"] == pytest.approx(
-        {"precision": 0.8, "recall": 2 / 3, "f1-score": 8 / 11, "support": 6}
+    assert_rows(
+        entity,
+        PER=(1.0, 1 / 3, 0.5, 3),
+        LOC=(1.0, 1.0, 1.0, 3),
+        ORG=(0.0, 0.0, 0.0, 0),
+        micro=(0.8, 2 / 3, 8 / 11, 6),
     )
     assert entity["macro avg"]["f1-score"] == pytest.approx(0.5)
     assert isinstance(entity["PER"]["support"], int)
@@ -101,17 +104,12 @@ def test_token_report(result):
     # PER: 6 gold tokens, 2 predicted, 2 correct; LOC 5/5/5; ORG 0 gold, 1 predicted.
     token = result["seqeval"]["token"]
     assert list(token) == ["LOC", "ORG", "PER", "micro avg", "macro avg", "weighted avg"]
-    assert token["PER"] == pytest.approx(
-        {"precision": 1.0, "recall": 1 / 3, "f1-score": 0.5, "support": 6}
-    )
-    assert token["LOC"] == pytest.approx(
-        {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 5}
-    )
-    assert token["ORG"] == pytest.approx(
-        {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0}
-    )
-    assert token["micro avg"] == pytest.approx(
-        {"precision": 7 / 8, "recall": 7 / 11, "f1-score": 14 / 19, "support": 11}
+    assert_rows(
+        token,
+        PER=(1.0, 1 / 3, 0.5, 6),
+        LOC=(1.0, 1.0, 1.0, 5),
+        ORG=(0.0, 0.0, 0.0, 0),
+        micro=(7 / 8, 7 / 11, 14 / 19, 11),
     )
     assert token["macro avg"] == pytest.approx(
         {"precision": 2 / 3, "recall": 4 / 9, "f1-score": 0.5, "support": 11}

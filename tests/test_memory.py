@@ -7,7 +7,7 @@ import spacy
 import torch
 from spacy.tokens import Doc
 from spacy.training import Example
-from util import TRAIN_DATA, entities, make_examples, torch_threads
+from util import TRAIN_DATA, entities, make_examples, torch_threads, train_steps
 
 from spacy_ctxext.encoder_model import get_net
 from spacy_ctxext.memory import MemorySettings, token_slots
@@ -69,12 +69,7 @@ def trained_memory(tiny_bert):
     with torch_threads(1):
         torch.manual_seed(0)
         nlp = make_memory_nlp(tiny_bert, min_count=1)
-        examples = make_examples(nlp)
-        optimizer = nlp.initialize(lambda: examples)
-        optimizer.learn_rate = 1e-3
-        for _ in range(5):
-            nlp.update(examples, sgd=optimizer)
-    return nlp
+        return train_steps(nlp, make_examples(nlp), learn_rate=1e-3, steps=5)
 
 
 def test_training_moves_the_gate(trained_memory):
@@ -134,12 +129,9 @@ def second_mention_accuracy(nlp, examples):
     return float(np.mean(hits))
 
 
-def train_on_mentions(nlp, examples, steps=80):
+def train_on_mentions(nlp, examples):
     torch.manual_seed(0)
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 1e-2
-    for step in range(steps):
-        nlp.update(examples[step % 4 * 8 : (step % 4 + 1) * 8], sgd=optimizer)
+    train_steps(nlp, examples, learn_rate=1e-2, steps=80, batch_size=8)
 
 
 def test_memory_carries_what_the_window_cannot_see(tiny_bert):

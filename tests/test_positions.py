@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from util import write_vocab
+from util import TINY_SIZES, write_vocab
 
 from spacy_ctxext.context_net import ContextNet
 from spacy_ctxext.net_loading import deserialize_net, load_pretrained, serialize_net
@@ -127,15 +127,8 @@ def tiny_roberta():
     from transformers import RobertaConfig, RobertaModel
 
     torch.manual_seed(0)
-    config = RobertaConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=66,
-        pad_token_id=1,
-    )
+    sizes = {**TINY_SIZES, "num_hidden_layers": 1, "intermediate_size": 37}
+    config = RobertaConfig(vocab_size=100, max_position_embeddings=66, pad_token_id=1, **sizes)
     return RobertaModel(config)
 
 
@@ -213,13 +206,10 @@ def tiny_llama(tmp_path_factory):
     tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder / "vocab.txt")))
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
         num_key_value_heads=2,
-        intermediate_size=48,
         max_position_embeddings=64,
         pad_token_id=0,
+        **TINY_SIZES,
     )
     torch.manual_seed(0)
     LlamaModel(config).save_pretrained(folder)

@@ -30,6 +30,15 @@ TRAIN_DATA = [
 ]
 
 
+# The shape of every tiny random encoder the tests build.
+TINY_SIZES = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 48,
+}
+
+
 def write_vocab(path: Path) -> Path:
     """A WordPiece vocab: specials, characters, ``##`` characters and ``WORDS``."""
     pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -49,12 +58,7 @@ def save_tiny_bert(folder: Path, max_position_embeddings: int = 128, seed: int =
     vocab_file = write_vocab(folder / "vocab.txt")
     tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
     config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=48,
-        max_position_embeddings=max_position_embeddings,
+        vocab_size=len(tokenizer), max_position_embeddings=max_position_embeddings, **TINY_SIZES
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(folder)
@@ -117,3 +121,16 @@ def torch_threads(n: int):
         yield before
     finally:
         torch.set_num_threads(before)
+
+
+def train_steps(nlp, examples, *, learn_rate, steps, batch_size=None):
+    """Initialize ``nlp`` on the examples and update it ``steps`` times, cycling through
+    batches of ``batch_size`` examples (all of them per step by default)."""
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = learn_rate
+    size = batch_size or len(examples)
+    n_batches = max(len(examples) // size, 1)
+    for step in range(steps):
+        start = step % n_batches * size
+        nlp.update(examples[start : start + size], sgd=optimizer)
+    return nlp
