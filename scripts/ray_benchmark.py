@@ -37,7 +37,7 @@ INIT_DATA = [
         "The ship sailed past the island with Captain Ahab .",
         [(0, 8, "VEH"), (21, 31, "LOC"), (37, 49, "PER")],
     ),
-    ("She wrote to the Bank of England from Paris .", [(13, 29, "ORG"), (35, 40, "GPE")]),
+    ("She wrote to the Bank of England from Paris .", [(13, 32, "ORG"), (38, 43, "GPE")]),
 ]
 
 
@@ -136,7 +136,8 @@ def run_ray(model: Path, jsonl: Path, out: Path, workers: int, batch_size: int) 
 def one_round(args: argparse.Namespace, model: Path, jsonl: Path, r: int) -> Dict[str, Any]:
     import ray
 
-    row: Dict[str, Any] = {"plain_1x1": run_plain(model, jsonl, args.batch_size)}
+    row: Dict[str, Any] = {"load_1min_at_start": os.getloadavg()[0]}
+    row["plain_1x1"] = run_plain(model, jsonl, args.batch_size)
     print(f"round {r} plain: {row['plain_1x1']['words_per_s']:,.0f} words/s", flush=True)
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -150,6 +151,7 @@ def one_round(args: argparse.Namespace, model: Path, jsonl: Path, r: int) -> Dic
             )
     finally:
         ray.shutdown()
+    row["load_1min_at_end"] = os.getloadavg()[0]  # includes this round's own 1-2 busy cores
     row["scaling_2x1_over_1x1"] = row["ray_2x1"]["words_per_s"] / row["ray_1x1"]["words_per_s"]
     row["ray_1x1_over_plain_process"] = row["ray_1x1"]["seconds"] / row["plain_1x1"]["process_s"]
     row["ray_1x1_over_plain_pipe"] = row["ray_1x1"]["seconds"] / row["plain_1x1"]["pipe_s"]
@@ -181,6 +183,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=Path("results/ray_benchmark.json"))
     parser.add_argument("--max-load", type=float, default=0.7)
     parser.add_argument("--wait-limit", type=float, default=1200, help="seconds")
+    parser.add_argument("--run-anyway", action="store_true", help="measure even if not quiet")
     return parser.parse_args()
 
 
@@ -193,6 +196,8 @@ def main() -> None:
     jsonl.write_text("\n".join(lines) + "\n", encoding="utf8")
     model = args.model or build_model(args.encoder, args.workdir / "model")
     load = wait_for_quiet(args.max_load, poll=30, limit=args.wait_limit)
+    if load["timed_out"] and not args.run_anyway:
+        sys.exit(f"load average still {load['load_1min']:.2f}: not measuring (--run-anyway)")
     rounds = [one_round(args, model, jsonl, r) for r in range(args.repeat)]
     result = {
         "command": "python " + " ".join(sys.argv),
