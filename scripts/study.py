@@ -136,13 +136,15 @@ def write_table(metrics_dir: Path, target: Path, note: str = "") -> str:
         f"from `{metrics_dir}/study-*.json`; each row is",
         "reproduced by `python scripts/study.py run ARM --steps STEPS --learn-rate LR --seed SEED`",
         "(one row per arm and budget; several seeds give mean ± sample std).",
-        "Entity F1 from spaCy's scorer (seqeval strict IOB2 micro F1 in brackets). Train minutes",
+        "Entity F1 on the eval set from spaCy's scorer (seqeval strict IOB2 micro F1 in brackets);",
+        "dev F1 is what model-best was chosen by (recorded since the memory round). Train minutes",
         "and eval words/s come from the runs' own clocks on 2 CPU cores that other jobs often",
         "shared: compare them loosely.",
         *([note] if note else []),
         "",
-        "| arm | eval set | seeds | steps | LR | entity F1 (seqeval) | train min | eval words/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| arm | eval set | seeds | steps | LR | dev F1 | entity F1 (seqeval) | train min "
+        "| eval words/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for arm in ARMS:
         for budget in sorted(rows.get(arm, {})):
@@ -165,9 +167,12 @@ def _table_row(arm: str, runs: list) -> str:
     seeds = ",".join(str(i["seed"]) for i, _ in sorted(runs, key=lambda run: run[0]["seed"]))
     learn_rate = info.get("learn_rate", DEFAULT_LEARN_RATE)
     score = f"{statistics.mean(f1):.2f}{spread} ({statistics.mean(seq):.2f})"
+    # Runs before the dev score was recorded leave the column empty.
+    dev = [100 * i["dev_ents_f"] for i, _ in runs if i.get("dev_ents_f") is not None]
+    dev_score = f"{statistics.mean(dev):.2f}" if len(dev) == len(runs) else "–"
     return (
-        f"| {arm} | {info['eval_split']} | {seeds} | {info['steps']} | {learn_rate:g} | {score} "
-        f"| {minutes:.1f} | {wps:.0f} |"
+        f"| {arm} | {info['eval_split']} | {seeds} | {info['steps']} | {learn_rate:g} "
+        f"| {dev_score} | {score} | {minutes:.1f} | {wps:.0f} |"
     )
 
 
