@@ -23,11 +23,20 @@ from spacy import displacy
 from spacy.displacy.templates import TPL_FIGURE, TPL_PAGE
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from thinc.api import Model
 from tqdm import tqdm
 
 from .evaluate import load_pipeline
+from .settings import EncoderSettings
 
-__all__ = ["read_input", "group_confidences", "doc_entities", "annotate", "main"]
+__all__ = [
+    "add_sentencizer_if_needed",
+    "annotate",
+    "doc_entities",
+    "group_confidences",
+    "main",
+    "read_input",
+]
 
 Record = Tuple[Any, str]  # (doc id, text)
 LOW_CONFIDENCE = 0.5
@@ -182,6 +191,24 @@ def write_html(pages: List[Dict[str, Any]], path: Path, low_confidence: float) -
     path.write_text(page, encoding="utf8")
 
 
+def add_sentencizer_if_needed(nlp: Language) -> Optional[str]:
+    """Add spaCy's rule-based ``sentencizer`` before the first ctx_ner that windows each
+    sentence alone (``isolate_sentences``) when no earlier component sets sentence starts:
+    raw text has none, and such a model was trained on sentences. Returns that ctx_ner's
+    name, or None when nothing was added."""
+    for name in nlp.pipe_names:
+        assigns = nlp.get_pipe_meta(name).assigns
+        if "token.is_sent_start" in assigns or "doc.sents" in assigns:
+            return None
+        model = getattr(nlp.get_pipe(name), "model", None)
+        if not isinstance(model, Model) or model.name != "ctxext.token_classifier":
+            continue  # not ctx_ner's own architecture: no settings to read
+        if EncoderSettings.of(model.layers[0]).isolate_sentences:
+            nlp.add_pipe("sentencizer", before=name)
+            return name
+    return None
+
+
 def annotate(
     model: Union[str, Path, Language],
     input_path: Union[str, Path],
@@ -196,11 +223,16 @@ def annotate(
 ) -> Dict[str, Any]:
     """Run ``model`` over the input and write the annotations; returns counts and timing.
 
-    Raises ``nlp.max_length`` (never lowers it) to the longest text, so no input hits E088.
+    Raises ``nlp.max_length`` (never lowers it) to the longest text, so no input hits E088,
+    and gives raw text sentence starts where a ctx_ner windows sentences
+    (``add_sentencizer_if_needed``).
     """
     n_docs, longest, records = scan_input(input_path)
     nlp = load_pipeline(model, gpu_id)
     nlp.max_length = max(nlp.max_length, longest)
+    added = add_sentencizer_if_needed(nlp)
+    if added:
+        print(f"Added a sentencizer before {added!r}: it windows sentences (isolate_sentences).")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc_bin = DocBin(store_user_data=True)

@@ -8,7 +8,13 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import DocBin, SpanGroup
 
-from spacy_ctxext.annotate import annotate, doc_entities, main, read_input
+from spacy_ctxext.annotate import (
+    add_sentencizer_if_needed,
+    annotate,
+    doc_entities,
+    main,
+    read_input,
+)
 
 PATTERNS = [
     {"label": "PER", "pattern": "John Smith"},
@@ -222,3 +228,14 @@ def test_shipped_samples_hold_a_long_document():
     words = {doc_id: len(text.split()) for doc_id, text in records}
     assert n_docs == len(words) == 4
     assert words["scandal-in-bohemia"] >= 3000, words  # the whole story, 8,547 words
+
+
+def test_sentencizer_is_added_for_a_sentence_windowed_ctx_ner(saved):
+    sentences = spacy.load(saved, config={"components": {"ctx_ner": {"model": {"encoder": {
+        "isolate_sentences": True}}}}})  # fmt: skip
+    assert add_sentencizer_if_needed(sentences) == "ctx_ner"
+    assert sentences.pipe_names == ["sentencizer", "ctx_ner"]
+    doc = sentences("Mary met Peter . They went to Paris .")
+    assert [s.text for s in doc.sents] == ["Mary met Peter .", "They went to Paris ."]
+    assert add_sentencizer_if_needed(sentences) is None  # sentence starts are set already
+    assert add_sentencizer_if_needed(spacy.load(saved)) is None  # windows with context
