@@ -23,7 +23,6 @@ from spacy import displacy
 from spacy.displacy.templates import TPL_FIGURE, TPL_PAGE
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
-from thinc.api import Model
 from tqdm import tqdm
 
 from .evaluate import load_pipeline
@@ -200,10 +199,8 @@ def add_sentencizer_if_needed(nlp: Language) -> Optional[str]:
         assigns = nlp.get_pipe_meta(name).assigns
         if "token.is_sent_start" in assigns or "doc.sents" in assigns:
             return None
-        model = getattr(nlp.get_pipe(name), "model", None)
-        if not isinstance(model, Model) or model.name != "ctxext.token_classifier":
-            continue  # not ctx_ner's own architecture: no settings to read
-        if EncoderSettings.of(model.layers[0]).isolate_sentences:
+        settings = EncoderSettings.of_classifier(getattr(nlp.get_pipe(name), "model", None))
+        if settings is not None and settings.isolate_sentences:
             nlp.add_pipe("sentencizer", before=name)
             return name
     return None

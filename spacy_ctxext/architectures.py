@@ -12,7 +12,7 @@ from .context_net import ContextNet
 from .encoder_model import classifier_forward, classifier_init, encoder_forward, encoder_init
 from .memory import MemorySettings
 from .net_loading import deserialize_net, serialize_net
-from .settings import EncoderSettings
+from .settings import CLASSIFIER_NAME, EncoderSettings
 
 __all__ = [
     "build_context_extended_transformer",
@@ -112,7 +112,7 @@ def build_token_classifier_v2(
     """v1 with an optional document memory (``spacy-ctxext.DocumentMemory.v1``) that
     every token reads before the head; without one it is v1."""
     return Model(
-        "ctxext.token_classifier",
+        CLASSIFIER_NAME,
         classifier_forward,
         init=classifier_init,
         layers=[encoder],

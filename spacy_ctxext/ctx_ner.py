@@ -213,9 +213,8 @@ class CtxNER(TrainablePipe):
 
 def _configured_usage(model: Model) -> Optional[Dict[str, Any]]:
     """The usage settings the config gives the encoder (None: another architecture)."""
-    if model.name != "ctxext.token_classifier":
-        return None  # another architecture: its own attrs rules
-    return EncoderSettings.of(model.layers[0]).configured_usage()
+    settings = EncoderSettings.of_classifier(model)
+    return None if settings is None else settings.configured_usage()
 
 
 def _restore_usage(model: Model, usage: Optional[Dict[str, Any]]) -> None:

@@ -16,6 +16,8 @@ __all__ = ["EncoderSettings", "check_window", "POSITION_EXTENSIONS", "MIXED_PREC
 POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 MIXED_PRECISIONS = ("bfloat16", "float16")
 CPU_QUANTIZE = ("int8",)
+# The thinc name of spacy-ctxext.TokenClassifier's models, every version.
+CLASSIFIER_NAME = "ctxext.token_classifier"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,14 @@ class EncoderSettings:
         """The settings an encoder model holds in its attrs; a setting newer than the
         model (e.g. ``cpu_quantize`` in a pipeline saved before it) takes its default."""
         return cls(**{f.name: model.attrs[f.name] for f in fields(cls) if f.name in model.attrs})
+
+    @classmethod
+    def of_classifier(cls, model: Any) -> Optional["EncoderSettings"]:
+        """The encoder settings of a ctx_ner model built by ``spacy-ctxext.TokenClassifier``
+        (any version), or None for another architecture, which has its own attrs."""
+        if not isinstance(model, Model) or model.name != CLASSIFIER_NAME:
+            return None
+        return cls.of(model.layers[0])
 
     def to_attrs(self) -> Dict[str, Any]:
         return asdict(self)
