@@ -7,7 +7,7 @@ windows overlap by that context.
 """
 
 from functools import lru_cache, partial
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
 from spacy.tokens import Doc, Span
@@ -35,8 +35,7 @@ def get_context_windows(
         room = window - ESTIMATED_SPECIALS
         pieces = [_estimated_pieces(doc) for doc in docs]
         return [_doc_windows(doc, p, room, context) for doc, p in zip(docs, pieces)]
-    backend = _cached_backend(tokenizer)
-    prefix, suffix = special_tokens(backend)
+    backend, (prefix, suffix) = _cached_backend(tokenizer)
     room = window - len(prefix) - len(suffix)
     check_window(window, context, n_special=len(prefix) + len(suffix))
     pieces = tokenize_docs(backend, docs)
@@ -110,12 +109,16 @@ def _estimated_pieces(doc: Doc) -> DocPieces:
 
 
 @lru_cache(maxsize=4)
-def _cached_backend(name: str) -> Tokenizer:
+def _cached_backend(name: str) -> Tuple[Tokenizer, Tuple[List[int], List[int]]]:
+    """The tokenizer's backend and its special tokens, read once per name (as
+    ``ContextNet`` reads them once per loaded net), not once per batch of docs."""
     from transformers import AutoTokenizer
 
     from .net_loading import resolve_encoder_name
 
-    return load_backend(AutoTokenizer.from_pretrained(resolve_encoder_name(name), use_fast=True))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_name(name), use_fast=True)
+    backend = load_backend(tokenizer)
+    return backend, special_tokens(backend)
 
 
 # spacy-transformers adds span_getters to spaCy's registry at import time
