@@ -176,21 +176,16 @@ def run_plan(
     outputs = torch.zeros((plan.n_tokens, width), device=device)
     writer = None
     if use_head and net.memory is not None and memory_slots is not None:
-        writer = MemoryWriter(memory_slots, net.width, device)
+        assert net.head is not None  # checked above with use_head
+        writer = MemoryWriter(memory_slots, net.memory, net.head, device)
     for batch in plan.batches:
         out, tokens = _run_batch(net, batch, use_head and writer is None, autocast_dtype)
         index = as_long(tokens, device)
-        if writer is not None:
-            assert net.head is not None  # a writer exists only with use_head
-            writer.write(out, index)
-            out = net.head(out)
-        outputs[index] = out
+        outputs[index] = out if writer is None else writer.write(out, index)
     if len(plan.empty_tokens):
         empty = as_long(plan.empty_tokens, device)
         outputs[empty] = net.empty_output(use_head).expand(len(empty), -1)
-    if writer is not None and net.memory is not None and net.head is not None:
-        outputs = writer.read(net.memory, net.head, outputs)
-    return outputs
+    return outputs if writer is None else writer.read(outputs)
 
 
 def as_long(array: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -92,28 +92,33 @@ class TypeMemory(torch.nn.Module):
 
 
 class MemoryWriter:
-    """Accumulates the slot sums of one forward pass, batch by batch."""
+    """One forward pass's memory: slot sums written batch by batch, read at the end."""
 
-    def __init__(self, slots: np.ndarray, width: int, device: torch.device) -> None:
+    def __init__(
+        self, slots: np.ndarray, memory: TypeMemory, head: torch.nn.Linear, device: torch.device
+    ) -> None:
         self.slots = torch.from_numpy(slots).to(device)
+        self.memory, self.head = memory, head
         n_slots = int(slots.max()) + 1 if len(slots) else 0
-        self.sums = torch.zeros((n_slots, width), device=device)
+        self.sums = torch.zeros((n_slots, head.in_features), device=device)
         self.counts = torch.zeros(n_slots, device=device)
 
-    def write(self, vectors: torch.Tensor, tokens: torch.Tensor) -> None:
-        """Add the vectors of ``tokens`` (indices into the docs' tokens) to their slots."""
+    def write(self, vectors: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Add the vectors of ``tokens`` (indices into the docs' tokens) to their slots;
+        returns their logits without memory (the head's), for ``read`` to complete."""
         slots = self.slots[tokens]
         keep = slots >= 0
         if bool(keep.any()):
             # index_add keeps the autograd graph: the slot means train the encoder too.
             self.sums = self.sums.index_add(0, slots[keep], vectors[keep].float())
             self.counts.index_add_(0, slots[keep], torch.ones_like(slots[keep], dtype=torch.float))
+        return self.head(vectors)
 
-    def read(self, memory: TypeMemory, head: torch.nn.Linear, logits: torch.Tensor) -> torch.Tensor:
+    def read(self, logits: torch.Tensor) -> torch.Tensor:
         """The logits with each token's slot read added (tokens without a slot unchanged)."""
         if len(self.counts) == 0:
             return logits
-        added = memory.slot_logits(self.sums, self.counts, head)
+        added = self.memory.slot_logits(self.sums, self.counts, self.head)
         has_slot = self.slots >= 0
         extra = torch.zeros_like(logits)
         extra[has_slot] = added[self.slots[has_slot]]
