@@ -30,6 +30,7 @@ def windows(window: int, context: int) -> list:
 ARMS = {
     "conll-sentence": ("sentence", "conll2003", "test", []),
     "conll-casing": ("conll_casing", "conll2003", "test", []),
+    "conll-casing-gazetteer": ("conll_casing_gazetteer", "conll2003", "test", []),
     "conll-doc512": ("conll_doc", "conll2003", "test", []),
     "conll-doc512-gold": ("conll_doc", "conll2003", "test", GOLD_DOCS),
     "conll-doc128": ("conll_doc", "conll2003", "test", windows(128, 16)),
@@ -47,6 +48,7 @@ ARMS = {
     "litbank-doc256": ("conll_doc", "litbank", "dev", windows(256, 32)),
     "litbank-doc512-gold": ("conll_doc", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-memory": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS),
+    "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
 DEFAULT_STEPS = 300
@@ -91,6 +93,10 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
     _, dataset, split, _ = ARMS[arm]
     command = train_command(arm, steps, learn_rate, seed, gpu_id, encoder)
     name = run_name(arm, steps, learn_rate, seed)
+    train = f"corpus/{dataset}/train.spacy"
+    if "gazetteer" in arm:  # the training split's own entity strings (see the config)
+        build = ["-m", "spacy_ctxext.gazetteer", train, f"corpus/{dataset}/gazetteer.jsonl"]
+        subprocess.run([sys.executable, *build], check=True)
     started = time.perf_counter()
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - started
@@ -98,7 +104,7 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
     output = Path("results") / f"study-{name}.json"
     evaluate = [sys.executable, "-m", "spacy_ctxext.evaluate", model,
                 f"corpus/{dataset}/{split}.spacy", "--output", str(output),
-                "--gpu-id", str(gpu_id)]  # fmt: skip
+                "--gpu-id", str(gpu_id), "--seen", train]  # fmt: skip
     subprocess.run(evaluate, check=True)
     result = json.loads(output.read_text())
     result["study"] = {

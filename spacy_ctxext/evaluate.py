@@ -26,6 +26,7 @@ from spacy.training import Example
 
 from .bio import spans_to_tags
 from .consistency import entity_consistency
+from .gazetteer import entity_labels, read_docs, unseen_scores
 from .readers import unannotated_copy
 
 __all__ = [
@@ -162,8 +163,13 @@ def evaluate_pipeline(
     *,
     batch_size: int = 8,
     gpu_id: int = -1,
+    seen: Optional[Union[str, Path]] = None,
 ) -> Dict[str, Any]:
-    """Score ``model`` on the gold docs in ``data_path`` (a DocBin); JSON-serialisable result."""
+    """Score ``model`` on the gold docs in ``data_path`` (a DocBin); JSON-serialisable result.
+
+    seen: a training DocBin; adds ``unseen``, the scores on entities whose string is not
+        one of its entities' (see ``spacy_ctxext.gazetteer.unseen_scores``).
+    """
     nlp = load_pipeline(model, gpu_id)
     golds = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
     if not golds:
@@ -185,15 +191,24 @@ def evaluate_pipeline(
         )
     y_true = [iob2_tags(eg.reference) for eg in annotated]
     y_pred = [iob2_tags(eg.predicted) for eg in annotated]
+    unseen = {} if seen is None else {"unseen": unseen_scores(annotated, _strings(seen))}
     return {
         "spacy": _plain(scores),
         "seqeval": seqeval_reports(y_true, y_pred),
         "consistency": entity_consistency(annotated),
+        **unseen,
         "docs": len(golds),
         "docs_scored": len(annotated),
         "tokens": sum(len(gold) for gold in golds),
         "words_per_second": float(scores.get("speed", 0.0)),
     }
+
+
+def _strings(path: Union[str, Path]) -> set:
+    strings = set(entity_labels(read_docs(Path(path))))
+    if not strings:
+        raise ValueError(f"--seen {path}: no entities in it, so every entity would be unseen")
+    return strings
 
 
 def format_spacy_scores(scores: Dict[str, Any]) -> str:
@@ -227,6 +242,7 @@ def format_results(result: Dict[str, Any]) -> str:
             "== token-level (B/I prefix ignored) ==",
             result["seqeval"]["token_text"],
             _format_consistency(result.get("consistency")),
+            _format_unseen(result.get("unseen")),
         ]
     )
 
@@ -242,6 +258,17 @@ def _format_consistency(consistency: Optional[Dict[str, float]]) -> str:
     )
 
 
+def _format_unseen(unseen: Optional[Dict[str, float]]) -> str:
+    if not unseen:
+        return ""
+    return (
+        "== entities whose string is unseen in training ==\n"
+        f"P {100 * unseen['ents_p']:.2f}  R {100 * unseen['ents_r']:.2f}  "
+        f"F {100 * unseen['ents_f']:.2f}  gold: {int(unseen['gold'])}  "
+        f"predicted: {int(unseen['predicted'])}\n"
+    )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m spacy_ctxext.evaluate", description=__doc__.split("\n")[0]
@@ -251,11 +278,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--output", "-o", help="JSON file to write; text report goes to .txt")
     parser.add_argument("--gpu-id", "-g", type=int, default=-1)
     parser.add_argument("--batch-size", "-b", type=int, default=8)
+    parser.add_argument("--seen", help="training .spacy: also score entities unseen in it")
     args = parser.parse_args(argv)
     if args.output and Path(args.output).suffix == ".txt":
         parser.error("--output is the JSON file; the .txt report is written beside it")
     result = evaluate_pipeline(
-        args.model, args.data, batch_size=args.batch_size, gpu_id=args.gpu_id
+        args.model, args.data, batch_size=args.batch_size, gpu_id=args.gpu_id, seen=args.seen
     )
     text = format_results(result)
     print(text)

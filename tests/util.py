@@ -6,6 +6,7 @@ from pathlib import Path
 
 import spacy
 import torch
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 WORDS = (
@@ -134,3 +135,35 @@ def train_steps(nlp, examples, *, learn_rate, steps, batch_size=None):
         start = step % n_batches * size
         nlp.update(examples[start : start + size], sgd=optimizer)
     return nlp
+
+
+# An entity_ruler pipeline and gold docs for scoring code (no encoder needed).
+PATTERNS = [
+    {"label": "PER", "pattern": "John Smith"},
+    {"label": "LOC", "pattern": "New York"},
+    {"label": "LOC", "pattern": "Paris"},
+    {"label": "ORG", "pattern": "Reuters"},  # not annotated in the gold: one false positive
+]
+# Gold: 6 entities (PER 3, LOC 3). The ruler finds 5: John Smith, New York x2, Paris and a
+# false positive Reuters/ORG; it misses Mary Jones and Peter Brown (no pattern).
+# Entity level: tp 4, pred 5, gold 6 -> P 4/5, R 4/6, F 8/11.
+GOLD = [
+    ("John Smith lives in New York .", ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"]),
+    ("Mary Jones told Reuters in Paris .", ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"]),
+    ("Peter Brown flew to New York .", ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"]),
+]
+
+
+def make_ruler_nlp():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
+    return nlp
+
+
+def write_gold(nlp, path, gold=GOLD):
+    db = DocBin()
+    for text, tags in gold:
+        words = text.split()
+        db.add(Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], ents=tags))
+    db.to_disk(path)
+    return path
