@@ -21,6 +21,10 @@ GOLD_DOCS = ["--corpora.train.@readers", "spacy-ctxext.GoldDocCorpus.v1",
 INTERPOLATE = [ENCODER + "position_extension", "interpolate"]
 # One window per gold sentence, read from whole documents (so a memory sees the document).
 DOC_SENTENCES = GOLD_DOCS + [ENCODER + "isolate_sentences", "true"]
+MEMORY = "--components.ctx_ner.model.memory."
+# Summary slots instead of the type memory (conll_doc_memory.cfg's memory block at v2).
+SUMMARY_SLOTS = [MEMORY + "@architectures", "spacy-ctxext.DocumentMemory.v2",
+                 MEMORY + "type_memory", "false", MEMORY + "summary_slots", "8"]  # fmt: skip
 
 
 def windows(window: int, context: int) -> list:
@@ -48,6 +52,7 @@ ARMS = {
     "litbank-doc256": ("conll_doc", "litbank", "dev", windows(256, 32)),
     "litbank-doc512-gold": ("conll_doc", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-memory": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS),
+    "litbank-doc512-slots": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS + SUMMARY_SLOTS),
     "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }

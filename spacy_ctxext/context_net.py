@@ -12,8 +12,9 @@ import torch
 from tokenizers import Tokenizer
 
 from .channels import Channel
-from .memory import MemorySettings, MemoryWriter, TypeMemory
+from .memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
 from .planning import BatchPlan, EncoderBatch, split_batch
+from .summary_memory import SummaryMemory
 from .wordpieces import load_backend, special_tokens
 
 if TYPE_CHECKING:  # transformers loads only when an encoder is built
@@ -43,6 +44,7 @@ class ContextNet(torch.nn.Module):
         self.empty = torch.nn.Parameter(torch.zeros(width))
         self.head: Optional[torch.nn.Linear] = None
         self.memory: Optional[TypeMemory] = None
+        self.summary: Optional[SummaryMemory] = None
         self.memory_settings: Optional[MemorySettings] = None
         # The configured channel objects (not torch modules) and their shared table.
         self.channels: Dict[str, Channel] = dict(channels or {})
@@ -98,10 +100,20 @@ class ContextNet(torch.nn.Module):
             self.head = torch.nn.Linear(self.width, n_out).to(self.empty.device)
 
     def set_memory(self, settings: Optional[MemorySettings]) -> None:
-        """A fresh document memory (a zero gate) for ``settings``, or none."""
-        if settings != self.memory_settings or (settings and self.memory is None):
-            self.memory = TypeMemory(self.width).to(self.empty.device) if settings else None
+        """A fresh document memory (zero gates) for ``settings``, or none."""
+        if settings == self.memory_settings and self.has_memory == bool(settings):
+            return
         self.memory_settings = settings
+        self.memory = self.summary = None
+        if settings is not None and settings.type_memory:
+            self.memory = TypeMemory(self.width).to(self.empty.device)
+        if settings is not None and settings.summary_slots:
+            slots = SummaryMemory(self.width, settings.summary_slots)
+            self.summary = slots.to(self.empty.device)
+
+    @property
+    def has_memory(self) -> bool:
+        return self.memory is not None or self.summary is not None
 
     def set_channel_rows(self, n_rows: int) -> None:
         """A zero table of ``n_rows`` channel embeddings; row 0 (specials, padding) stays 0."""
@@ -155,13 +167,13 @@ def run_plan(
     *,
     use_head: bool,
     autocast_dtype: Optional[torch.dtype] = None,
-    memory_slots: Optional[np.ndarray] = None,
+    memory_index: Optional[TokenIndex] = None,
 ) -> torch.Tensor:
     """Encode every batch and return one output row per token, in the docs' token order.
 
-    memory_slots: per token, its document-memory slot (``memory.token_slots``); with a
-    head and a memory, each batch's vectors are written to the slots and the tokens
-    read them once all batches have run.
+    memory_index: per token, its type slot and doc (``memory.token_index``); with a head
+    and a document memory, each batch's vectors are written to the memory and the
+    tokens read it once all batches have run.
 
     Each batch's rows go straight into one output allocated up front: holding every
     batch's output until the end interleaves small live blocks with the freed
@@ -175,9 +187,9 @@ def run_plan(
         width = net.head.out_features
     outputs = torch.zeros((plan.n_tokens, width), device=device)
     writer = None
-    if use_head and net.memory is not None and memory_slots is not None:
+    if use_head and net.has_memory and memory_index is not None:
         assert net.head is not None  # checked above with use_head
-        writer = MemoryWriter(memory_slots, net.memory, net.head, device)
+        writer = MemoryWriter(memory_index, net.head, device, net.memory, net.summary)
     for batch in plan.batches:
         out, tokens = _run_batch(net, batch, use_head and writer is None, autocast_dtype)
         index = as_long(tokens, device)

@@ -16,7 +16,7 @@ from thinc.types import Floats2d
 
 from .channels import doc_channel_ids, initialize_channels, table_rows
 from .context_net import ContextNet, run_plan
-from .memory import memory_settings, token_slots
+from .memory import memory_settings, token_index
 from .net_loading import load_pretrained
 from .planning import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
 from .positions import usable_positions
@@ -171,11 +171,11 @@ def encode(
     dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
     use_cpu_quantize(net, settings.cpu_quantize, device, is_train=is_train)
     net.train(is_train)
-    slots = None
+    index = None
     if use_head and net.memory_settings is not None:
-        slots = token_slots(docs, net.memory_settings.min_count)
+        index = token_index(docs, net.memory_settings)
     with torch.set_grad_enabled(is_train):
-        outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype, memory_slots=slots)
+        outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype, memory_index=index)
     array = torch2xp(outputs.detach(), ops=encoder.ops)
     arrays = encoder.ops.xp.split(array, plan.doc_lengths.cumsum()[:-1])
 

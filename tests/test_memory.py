@@ -5,31 +5,22 @@ import numpy as np
 import pytest
 import spacy
 import torch
-from spacy.tokens import Doc
 from spacy.training import Example
-from util import TRAIN_DATA, entities, make_examples, torch_threads, train_steps
+from util import (
+    TRAIN_DATA,
+    entities,
+    logits,
+    make_examples,
+    make_memory_nlp,
+    mention_docs,
+    second_mention_accuracy,
+    torch_threads,
+    train_on_mentions,
+    train_steps,
+)
 
 from spacy_ctxext.encoder_model import get_net
 from spacy_ctxext.memory import MemorySettings, token_slots
-
-
-def make_memory_nlp(encoder_path, min_count=2, **encoder_settings):
-    nlp = spacy.blank("en")
-    model = {
-        "@architectures": "spacy-ctxext.TokenClassifier.v2",
-        "memory": {"@architectures": "spacy-ctxext.DocumentMemory.v1", "min_count": min_count},
-        "encoder": {
-            "@architectures": "spacy-ctxext.ContextExtendedTransformer.v1",
-            "name": encoder_path,
-            **encoder_settings,
-        },
-    }
-    nlp.add_pipe("ctx_ner", config={"model": model})
-    return nlp
-
-
-def logits(nlp, docs):
-    return [np.asarray(s) for s in nlp.get_pipe("ctx_ner").model.predict(docs)]
 
 
 def test_slots_are_per_doc_and_per_lower_cased_form():
@@ -97,41 +88,6 @@ def test_memory_is_saved_with_the_pipeline(trained_memory, tmp_path):
         np.testing.assert_array_equal(a, b)
     net = get_net(loaded.get_pipe("ctx_ner").model.layers[0])
     assert net.memory_settings == MemorySettings(min_count=1)
-
-
-def mention_docs(nlp, n_docs):
-    """Two sentences each; the second's name is PER or ORG only by the first's cue word.
-
-    Each sentence is its own window (isolate_sentences), so the name in the second
-    sentence can be labelled only through what the memory brings from the first.
-    """
-    rng = np.random.default_rng(0)
-    names = ["john", "smith", "peter", "paris", "london", "berlin"]
-    examples = []
-    for _ in range(n_docs):
-        name, label = str(rng.choice(names)), str(rng.choice(["PER", "ORG"]))
-        cue = "mr" if label == "PER" else "company"
-        words = [cue, name, "said", ".", "then", name, "left", "."]
-        starts = [True, False, False, False, True, False, False, False]
-        gold = Doc(nlp.vocab, words=words, sent_starts=starts)
-        gold.ents = [gold.char_span(*_char(gold, i), label=label) for i in (1, 5)]
-        examples.append(Example(Doc(nlp.vocab, words=words, sent_starts=starts), gold))
-    return examples
-
-
-def _char(doc, i):
-    return doc[i].idx, doc[i].idx + len(doc[i])
-
-
-def second_mention_accuracy(nlp, examples):
-    docs = nlp.get_pipe("ctx_ner").pipe([eg.x.copy() for eg in examples])
-    hits = [doc[5].ent_type_ == eg.reference[5].ent_type_ for doc, eg in zip(docs, examples)]
-    return float(np.mean(hits))
-
-
-def train_on_mentions(nlp, examples):
-    torch.manual_seed(0)
-    train_steps(nlp, examples, learn_rate=1e-2, steps=80, batch_size=8)
 
 
 def test_memory_carries_what_the_window_cannot_see(tiny_bert):

@@ -4,6 +4,7 @@ import string
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import spacy
 import torch
 from spacy.tokens import Doc, DocBin
@@ -167,3 +168,61 @@ def write_gold(nlp, path, gold=GOLD):
         db.add(Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], ents=tags))
     db.to_disk(path)
     return path
+
+
+# Document memory pipelines, and docs whose second mention needs the first's cue.
+def make_memory_nlp(encoder_path, min_count=2, memory=None, **encoder_settings):
+    """A ctx_ner with a document memory: DocumentMemory.v1 with ``min_count``, or the
+    ``memory`` block given."""
+    nlp = spacy.blank("en")
+    memory = memory or {"@architectures": "spacy-ctxext.DocumentMemory.v1", "min_count": min_count}
+    model = {
+        "@architectures": "spacy-ctxext.TokenClassifier.v2",
+        "memory": memory,
+        "encoder": {
+            "@architectures": "spacy-ctxext.ContextExtendedTransformer.v1",
+            "name": encoder_path,
+            **encoder_settings,
+        },
+    }
+    nlp.add_pipe("ctx_ner", config={"model": model})
+    return nlp
+
+
+def logits(nlp, docs):
+    return [np.asarray(s) for s in nlp.get_pipe("ctx_ner").model.predict(docs)]
+
+
+def mention_docs(nlp, n_docs):
+    """Two sentences each; the second's name is PER or ORG only by the first's cue word.
+
+    Each sentence is its own window (isolate_sentences), so the name in the second
+    sentence can be labelled only through what the memory brings from the first.
+    """
+    rng = np.random.default_rng(0)
+    names = ["john", "smith", "peter", "paris", "london", "berlin"]
+    examples = []
+    for _ in range(n_docs):
+        name, label = str(rng.choice(names)), str(rng.choice(["PER", "ORG"]))
+        cue = "mr" if label == "PER" else "company"
+        words = [cue, name, "said", ".", "then", name, "left", "."]
+        starts = [True, False, False, False, True, False, False, False]
+        gold = Doc(nlp.vocab, words=words, sent_starts=starts)
+        gold.ents = [gold.char_span(*_char(gold, i), label=label) for i in (1, 5)]
+        examples.append(Example(Doc(nlp.vocab, words=words, sent_starts=starts), gold))
+    return examples
+
+
+def _char(doc, i):
+    return doc[i].idx, doc[i].idx + len(doc[i])
+
+
+def second_mention_accuracy(nlp, examples):
+    docs = nlp.get_pipe("ctx_ner").pipe([eg.x.copy() for eg in examples])
+    hits = [doc[5].ent_type_ == eg.reference[5].ent_type_ for doc, eg in zip(docs, examples)]
+    return float(np.mean(hits))
+
+
+def train_on_mentions(nlp, examples):
+    torch.manual_seed(0)
+    train_steps(nlp, examples, learn_rate=1e-2, steps=80, batch_size=8)
