@@ -148,14 +148,16 @@ def write_table(metrics_dir: Path, target: Path, note: str = "") -> str:
         "reproduced by `python scripts/study.py run ARM --steps STEPS --learn-rate LR --seed SEED`",
         "(one row per arm and budget; several seeds give mean ± sample std).",
         "Entity F1 on the eval set from spaCy's scorer (seqeval strict IOB2 micro F1 in brackets);",
-        "dev F1 is what model-best was chosen by (recorded since the memory round). Train minutes",
-        "and eval words/s come from the runs' own clocks on 2 CPU cores that other jobs often",
-        "shared: compare them loosely.",
+        "dev F1 is what model-best was chosen by (recorded since the memory round); unseen F1 is",
+        "entity F1 on eval entities whose string is no training entity's (`evaluate --seen`),",
+        "consistency the share of repeated gold strings labelled alike (since the memory round).",
+        "Train minutes and eval words/s come from the runs' own clocks on 2 CPU cores that",
+        "other jobs often shared: compare them loosely.",
         *([note] if note else []),
         "",
-        "| arm | eval set | seeds | steps | LR | dev F1 | entity F1 (seqeval) | train min "
-        "| eval words/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| arm | eval set | seeds | steps | LR | dev F1 | entity F1 (seqeval) | unseen F1 "
+        "| consistency | train min | eval words/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for arm in ARMS:
         for budget in sorted(rows.get(arm, {})):
@@ -179,12 +181,20 @@ def _table_row(arm: str, runs: list) -> str:
     learn_rate = info.get("learn_rate", DEFAULT_LEARN_RATE)
     score = f"{statistics.mean(f1):.2f}{spread} ({statistics.mean(seq):.2f})"
     # Runs before the dev score was recorded leave the column empty.
-    dev = [100 * i["dev_ents_f"] for i, _ in runs if i.get("dev_ents_f") is not None]
-    dev_score = f"{statistics.mean(dev):.2f}" if len(dev) == len(runs) else "–"
+    dev = _mean_pct([i.get("dev_ents_f") for i, _ in runs])
+    unseen = _mean_pct([r.get("unseen", {}).get("ents_f") for _, r in runs])
+    consistency = _mean_pct([r.get("consistency", {}).get("consistency") for _, r in runs])
     return (
         f"| {arm} | {info['eval_split']} | {seeds} | {info['steps']} | {learn_rate:g} "
-        f"| {dev_score} | {score} | {minutes:.1f} | {wps:.0f} |"
+        f"| {dev} | {score} | {unseen} | {consistency} | {minutes:.1f} | {wps:.0f} |"
     )
+
+
+def _mean_pct(values: list) -> str:
+    """Mean of the runs' values in %, or "–" where a run predates the measure."""
+    if any(value is None for value in values):
+        return "–"
+    return f"{100 * sum(values) / len(values):.2f}"
 
 
 def main(argv=None) -> None:
