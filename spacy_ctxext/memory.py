@@ -139,8 +139,9 @@ class TypeWriter:
         slots = self.slots[tokens]
         keep = slots >= 0
         if bool(keep.any()):
-            # index_add keeps the autograd graph: the slot means train the encoder too.
-            self.sums = self.sums.index_add(0, slots[keep], vectors[keep].float())
+            # In place (a copy per batch would make a long doc quadratic); autograd still
+            # records it, so the slot means train the encoder too.
+            self.sums.index_add_(0, slots[keep], vectors[keep].float())
             self.counts.index_add_(0, slots[keep], torch.ones_like(slots[keep], dtype=torch.float))
 
     def read(self, head: torch.nn.Linear) -> torch.Tensor:

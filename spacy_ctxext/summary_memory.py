@@ -89,7 +89,8 @@ class SummaryWriter:
         self.norm = self.norm * keep + members @ weights
         self.sums = self.sums * keep.unsqueeze(2) + pooled @ self.summary.value(vectors)
         self.max = new_max
-        self.queries = self.queries.index_copy(0, tokens, self.summary.read_query(vectors))
+        # In place, as the type slots' sums: a copy per batch would be quadratic in tokens.
+        self.queries.index_copy_(0, tokens, self.summary.read_query(vectors))
 
     def read(self, head: torch.nn.Linear) -> torch.Tensor:
         """(tokens, labels): what each token reads from its doc's slots, as logits."""

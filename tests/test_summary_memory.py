@@ -20,7 +20,7 @@ from util import (
 )
 
 from spacy_ctxext.encoder_model import get_net
-from spacy_ctxext.memory import MemorySettings
+from spacy_ctxext.memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
 from spacy_ctxext.summary_memory import SummaryMemory, SummaryWriter
 
 SLOTS_ONLY = {"@architectures": "spacy-ctxext.DocumentMemory.v2", "type_memory": False}
@@ -127,3 +127,22 @@ def test_slots_carry_what_the_window_cannot_see(tiny_bert):
         train_on_mentions(slots, [Example(eg.x, eg.reference) for eg in train])
         with_slots = second_mention_accuracy(slots, test)
     assert with_slots >= 0.9
+
+
+def test_reads_train_the_token_vectors_through_both_kinds():
+    """Written in place, the memory still passes gradient back to every written vector."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 3)
+    summary, memory = SummaryMemory(width=8, n_slots=2, key_width=4), TypeMemory(8)
+    for gate in (summary.gate, memory.gate):
+        torch.nn.init.normal_(gate)
+    index = TokenIndex(slots=np.array([0, 1, 0, 1, -1]), doc_ids=np.zeros(5, dtype=np.int64))
+    writer = MemoryWriter(index, head, torch.device("cpu"), memory, summary)
+    vectors = torch.randn(5, 8, requires_grad=True)
+    tokens = torch.arange(5)
+    logits = torch.zeros(5, 3)
+    logits[:3] = writer.write(vectors[:3], tokens[:3])
+    logits[3:] = writer.write(vectors[3:], tokens[3:])
+    writer.read(logits).sum().backward()
+    assert vectors.grad is not None and bool((vectors.grad.abs().sum(1) > 0).all())
+    assert summary.queries.grad is not None and memory.read_proj.weight.grad is not None
