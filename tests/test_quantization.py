@@ -50,7 +50,7 @@ def test_logits_close_to_fp32(saved, int8_nlp):
 
 @pytest.mark.parametrize("usage", [{"batch_wordpieces": 32}, {"window": 16, "context": 2}])
 def test_identical_across_batches_and_budgets(int8_nlp, monkeypatch, usage):
-    """Each window has its own activation scales: a batch-wide scale would move the
+    """Each wordpiece has its own activation scale: a batch-wide scale would move the
     logits by a quantization step (~1e-2 here), far above float rounding (~1e-7)."""
     encoder = encoder_of(int8_nlp)
     for key, value in usage.items():
@@ -113,11 +113,11 @@ def test_training_is_fp32_and_the_copy_follows_the_weights(saved):
 
 
 def test_no_int8_kernels_falls_back_to_fp32(saved, monkeypatch):
-    monkeypatch.setattr(quantization, "int8_engine", lambda: None)
+    monkeypatch.setattr(quantization, "int8_matmul_error", lambda: "no int8 GEMM")
     monkeypatch.setattr(quantization, "_WARNED", [])
     fp32, int8 = spacy.load(saved), spacy.load(saved, config=INT8)
     docs = [fp32.make_doc(text) for text in TEXTS]
-    with pytest.warns(CpuQuantizeWarning, match="runs in fp32"):
+    with pytest.warns(CpuQuantizeWarning, match=r"\(no int8 GEMM\): the encoder runs in fp32"):
         got = logits(int8, docs)
     np.testing.assert_array_equal(got, logits(fp32, docs))
     assert get_net(encoder_of(int8)).inference_encoder is None
@@ -137,3 +137,15 @@ def test_pipelines_saved_before_the_setting_load(saved, tmp_path, trained_nlp):
     attrs = {k: v for k, v in encoder.attrs.items() if k != "cpu_quantize"}
     assert EncoderSettings.of(type("Old", (), {"attrs": attrs})()).cpu_quantize is None
     assert [entities(d) for d in old.pipe(TEXTS)] == [entities(trained_nlp(t)) for t in TEXTS]
+
+
+def test_int8_products_are_exact_here_and_the_layer_matches_fp32():
+    assert quantization.int8_matmul_error() is None
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    x = torch.randn(3, 5, 64)
+    got = quantization.Int8Linear(linear)(x)
+    assert got.shape == (3, 5, 48)
+    torch.testing.assert_close(got, linear(x).detach(), atol=0.03, rtol=0.03)
+    # A row's output does not depend on the other rows (its own scale).
+    torch.testing.assert_close(quantization.Int8Linear(linear)(x[1:2, 2:3]), got[1:2, 2:3])
