@@ -43,10 +43,22 @@ def test_bad_memory_settings_say_what_to_do():
         MemorySettings(min_count=0)
 
 
-def test_fresh_memory_changes_nothing(tiny_bert, monkeypatch):
-    nlp = make_memory_nlp(tiny_bert)
+V2 = "spacy-ctxext.DocumentMemory.v2"
+
+
+@pytest.mark.parametrize(
+    "memory, kinds",
+    [
+        (None, ("memory",)),
+        ({"@architectures": V2, "type_memory": False, "summary_slots": 4}, ("summary",)),
+        ({"@architectures": V2, "summary_slots": 2}, ("memory", "summary")),
+    ],
+)
+def test_fresh_memory_changes_nothing(tiny_bert, monkeypatch, memory, kinds):
+    nlp = make_memory_nlp(tiny_bert, memory=memory)
     nlp.initialize(lambda: make_examples(nlp))
     net = get_net(nlp.get_pipe("ctx_ner").model.layers[0])
+    assert [k for k in ("memory", "summary") if getattr(net, k) is not None] == list(kinds)
     docs = [nlp.make_doc(text * 3) for text, _ in TRAIN_DATA]
     with_memory = logits(nlp, docs)
     monkeypatch.setattr(net, "memory_settings", None)
