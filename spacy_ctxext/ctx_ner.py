@@ -1,13 +1,14 @@
 """The ``ctx_ner`` component: BIO token classification over context windows → doc.ents."""
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example
+from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
@@ -165,9 +166,30 @@ class CtxNER(TrainablePipe):
         docs = list(docs)
         if not docs:
             return []
-        scores = self.model.predict(docs)
+        return self._decode(docs, self.model.predict(docs))
+
+    def _decode(self, docs: List[Doc], scores: List[Floats2d]) -> List[DocTags]:
         logits = self.model.ops.to_numpy(self.model.ops.xp.concatenate(scores))
         return decode_docs(docs, logits, self.tag_names)
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Annotate the docs, ``batch_size`` at a time, as ``TrainablePipe.pipe`` does;
+        with this package's classifier, each batch's encoder input is planned in a worker
+        thread while the batch before is encoded (``prefetch``). Same predictions."""
+        if EncoderSettings.of_classifier(self.model) is None:
+            yield from super().pipe(stream, batch_size=batch_size)
+            return
+        from .encoder_model import classifier_predict  # loads torch lazily
+        from .prefetch import planned
+
+        error_handler = self.get_error_handler()
+        for docs, plan in planned(self.model.layers[0], minibatch(stream, size=batch_size)):
+            try:
+                scores = classifier_predict(self.model, docs, plan.result())
+                self.set_annotations(docs, self._decode(docs, scores))
+                yield from docs
+            except Exception as e:
+                error_handler(self.name, self, docs, e)
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[DocTags]) -> None:
         """Write ``doc.ents`` and ``doc.spans[spans_key]`` (``attrs["scores"]``: one

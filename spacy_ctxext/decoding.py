@@ -88,7 +88,10 @@ def set_doc_entities(
     """
     found = tags_to_spans(decoded.tags, tag_names)
     confidences = span_confidences(decoded.log_probs, decoded.tags, found)
-    spans = [Span(doc, start, end, label=label) for start, end, label in found]
+    # Labels as their ids: a Span made with a string looks it up (measured 14 vs 11 ms for
+    # 20k spans; the random heads of the host benchmark make every token an entity).
+    label_ids = {label: doc.vocab.strings.add(label) for label in {f[2] for f in found}}
+    spans = [Span(doc, start, end, label=label_ids[label]) for start, end, label in found]
     if overwrite:
         doc.set_ents(spans, default="outside")
     else:

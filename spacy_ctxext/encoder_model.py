@@ -27,6 +27,7 @@ from .settings import EncoderSettings
 __all__ = [
     "apply_usage_settings",
     "classifier_forward",
+    "classifier_predict",
     "classifier_init",
     "encode",
     "encoder_forward",
@@ -131,6 +132,12 @@ def classifier_forward(
     return encode(model.layers[0], docs, is_train, use_head=True)
 
 
+def classifier_predict(model: Model, docs: List[Doc], plan: BatchPlan) -> List[Floats2d]:
+    """``model.predict(docs)`` of this package's classifier, with the docs' plan made
+    beforehand (``plan_docs``, e.g. in ``prefetch``'s worker)."""
+    return encode(model.layers[0], docs, False, use_head=True, plan=plan)[0]
+
+
 def plan_docs(
     encoder: Model, docs: List[Doc], *, trim_after_tokens: Optional[int] = TRIM_AFTER_TOKENS
 ) -> BatchPlan:
@@ -159,13 +166,21 @@ def plan_docs(
 
 
 def encode(
-    encoder: Model, docs: List[Doc], is_train: bool, *, use_head: bool
+    encoder: Model,
+    docs: List[Doc],
+    is_train: bool,
+    *,
+    use_head: bool,
+    plan: Optional[BatchPlan] = None,
 ) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Doc]]]:
-    """Run the docs through the encoder; return one array per doc and the backprop."""
+    """Run the docs through the encoder; return one array per doc and the backprop.
+
+    plan: the docs' ``plan_docs``, if made beforehand.
+    """
     if not docs:
         return [], lambda d_arrays: []
     net = get_net(encoder)
-    plan = plan_docs(encoder, docs)
+    plan = plan_docs(encoder, docs) if plan is None else plan
     device = net.empty.device
     settings = EncoderSettings.of(encoder)
     dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)

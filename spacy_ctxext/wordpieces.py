@@ -1,11 +1,20 @@
-"""Tokenize whole documents once and align wordpieces to spaCy tokens by character offsets."""
+"""Tokenize whole documents once and align wordpieces to spaCy tokens.
+
+Two paths give the same ``DocPieces``: tokenizers that split at whitespace first (BERT's
+WordPiece) reuse the pieces of words seen before (``word_cache``); any other tokenizer
+runs on the texts and its pieces are aligned to the tokens by character offsets.
+"""
 
 from dataclasses import dataclass
 from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
-from spacy.attrs import IDX, LENGTH, SENT_START, SPACY
+from spacy.attrs import IDX, LENGTH, ORTH, SENT_START, SPACY
 from spacy.tokens import Doc
+
+from .word_cache import word_cache
+
+__all__ = ["DocPieces", "load_backend", "special_tokens", "tokenize_by_offsets", "tokenize_docs"]
 
 # Long texts go to the tokenizer in chunks of about CHUNK_CHARS characters, at most
 # GROUP_CHARS per call. Each call's pieces become Python lists of ids and of offset
@@ -72,6 +81,40 @@ def special_tokens(backend) -> Tuple[List[int], List[int]]:
 
 
 def tokenize_docs(backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS) -> List[DocPieces]:
+    """The docs' wordpieces and their alignment, from the backend's word cache where its
+    tokenizer allows one (``word_cache.is_exact``), else by ``tokenize_by_offsets``."""
+    cache = word_cache(backend) if docs else None
+    if cache is None:
+        return tokenize_by_offsets(backend, docs, chunk_chars)
+    attrs = [doc.to_array([IDX, LENGTH, SPACY, SENT_START, ORTH]) for doc in docs]
+    pieces = [DocPieces(*arrays) for arrays in cache.doc_arrays(backend, docs, attrs)]
+    for i in _chunk_dependent(pieces, attrs, chunk_chars):
+        pieces[i] = tokenize_by_offsets(backend, [docs[i]], chunk_chars)[0]
+    return pieces
+
+
+def _chunk_dependent(pieces: List[DocPieces], attrs: List[np.ndarray], chunk_chars: int):
+    """Docs whose cuts the offset path would give otherwise: it makes no cuts in a chunk
+    without pieces (over ``chunk_chars`` characters of whitespace or control characters),
+    where the word cache cuts before the next piece. Such docs take the offset path."""
+    for i, (doc_pieces, doc_attrs) in enumerate(zip(pieces, attrs)):
+        if not len(doc_attrs) or not len(doc_pieces):
+            continue
+        n_chars = int(doc_attrs[-1, 0] + doc_attrs[-1, 1] + doc_attrs[-1, 2])
+        if n_chars <= chunk_chars:
+            continue  # one chunk, and it has pieces
+        columns = doc_attrs[:, :3].view(np.int64)
+        bounds = _chunk_bounds(columns, n_chars, chunk_chars)
+        firsts = np.searchsorted(columns[:, 0], bounds[:-1], side="left")
+        with_piece = np.concatenate([[0], np.cumsum(doc_pieces.token_piece >= 0)])
+        stops = np.append(firsts[1:], len(doc_attrs))
+        if (with_piece[stops] == with_piece[firsts]).any():
+            yield i
+
+
+def tokenize_by_offsets(
+    backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS
+) -> List[DocPieces]:
     """Tokenize the docs' texts in batched calls and align the pieces to their tokens.
 
     Chunks end where a token does, so each chunk is aligned on its own as soon as its

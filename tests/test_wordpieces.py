@@ -5,7 +5,13 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from spacy_ctxext.wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
+from spacy_ctxext.wordpieces import (
+    DocPieces,
+    load_backend,
+    special_tokens,
+    tokenize_by_offsets,
+    tokenize_docs,
+)
 
 TEXTS = [
     "John Smith said on Monday that the bank was in New York.",
@@ -204,8 +210,8 @@ def test_no_docs(backend):
 def test_chunked_tokenization_equals_whole_text(backend, nlp, chunk_chars):
     text = "  " + " \n".join(TEXTS * 3) + "  " + "x" * 300 + " tail"
     docs = [nlp(text), nlp(TEXTS[1]), nlp("")]
-    whole = tokenize_docs(backend, docs, chunk_chars=10**9)
-    chunked = tokenize_docs(backend, docs, chunk_chars=chunk_chars)
+    whole = tokenize_by_offsets(backend, docs, chunk_chars=10**9)
+    chunked = tokenize_by_offsets(backend, docs, chunk_chars=chunk_chars)
     for a, b in zip(whole, chunked):
         for field in ("ids", "token_piece", "token_starts", "sentence_starts"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

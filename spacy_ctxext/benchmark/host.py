@@ -11,16 +11,25 @@ batch), the null encoder with the head and the scatter into token order (``run_p
 minus the transfer: on a GPU these are device kernels, so they are reported apart from
 the host stages), decoding (``decode_docs``) and ``set_annotations``. ``nlp.pipe`` is
 also timed whole, from texts and from Docs made beforehand.
+
+``stages`` starts each round with an empty word cache (``word_cache``), as a fresh
+process reading these docs would: only repeats within the docs hit it.
+``stages_warm_cache`` keeps the cache of the rounds before (every word seen: the bound
+for a long stream of docs); ``stages_offset_path`` aligns every doc by offsets (no word
+cache, the path before it). The wordpieces stage and ``plan_docs`` see the same cache.
 """
 
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
 
+from .. import wordpieces
 from ..context_net import as_long, run_plan
 from ..decoding import decode_docs
 from ..encoder_model import get_net, plan_docs
+from ..word_cache import word_cache
 from ..wordpieces import tokenize_docs
 
 STAGES: Tuple[str, ...] = ("make_doc", "wordpieces", "wordpieces_planning", "transfer")
@@ -48,20 +57,43 @@ def use_null_encoder(nlp) -> None:
     net.set_inference_encoder(NullEncoder(net.width))
 
 
-def _stage_times(nlp, texts: List[str], batch_size: int) -> Dict[str, float]:
+@contextmanager
+def offset_path() -> Iterator[None]:
+    """Inside the block, ``tokenize_docs`` aligns every doc by offsets (no word cache)."""
+    original = wordpieces.word_cache
+    wordpieces.word_cache = lambda backend: None
+    try:
+        yield
+    finally:
+        wordpieces.word_cache = original
+
+
+def clear_word_cache(nlp) -> None:
+    cache = word_cache(get_net(nlp.get_pipe("ctx_ner").model.layers[0]).backend)
+    if cache is not None:
+        cache.clear()
+
+
+def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str, float]:
     ner = nlp.get_pipe("ctx_ner")
     encoder = ner.model.layers[0]
     net = get_net(encoder).eval()
     device = net.empty.device
     seconds = dict.fromkeys(STAGES, 0.0)
     clock = time.perf_counter
+    if cold:
+        clear_word_cache(nlp)
+    cache = wordpieces.word_cache(net.backend)
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
             t0 = clock()
             docs = [nlp.make_doc(text) for text in texts[i : i + batch_size]]
+            before = cache.store if cache is not None else None
             t1 = clock()
             tokenize_docs(net.backend, docs)
             t2 = clock()
+            if cache is not None and before is not None:
+                cache.store = before  # plan_docs finds the cache as tokenize_docs did
             plan = plan_docs(encoder, docs)
             t3 = clock()
             for b in plan.batches:
@@ -89,8 +121,8 @@ def host_runners(nlp, texts: List[str], batch_size: int) -> Dict[str, Callable[.
     docs = [nlp.make_doc(text) for text in texts]
     words = sum(len(doc) for doc in docs)
 
-    def stages(limit=None) -> dict:
-        seconds = _stage_times(nlp, texts[:limit], batch_size)
+    def stages(limit=None, cold=True) -> dict:
+        seconds = _stage_times(nlp, texts[:limit], batch_size, cold)
         result = {f"{k}_words_per_s": words / max(v, 1e-9) for k, v in seconds.items()}
         own = sum(seconds[k] for k in OWN)
         return {
@@ -100,15 +132,30 @@ def host_runners(nlp, texts: List[str], batch_size: int) -> Dict[str, Callable[.
             "ctx_ner_host_words_per_s": words / own,
         }
 
+    def stages_warm_cache(limit=None) -> dict:
+        return stages(limit, cold=False)
+
+    def stages_offset_path(limit=None) -> dict:
+        with offset_path():
+            return stages(limit)
+
     def pipe_texts(limit=None) -> dict:
+        clear_word_cache(nlp)
         start = time.perf_counter()
         n = sum(len(doc) for doc in nlp.pipe(texts[:limit], batch_size=batch_size))
         return {"words": n, "words_per_s": n / (time.perf_counter() - start)}
 
     def pipe_docs(limit=None) -> dict:
         fresh = [nlp.make_doc(text) for text in texts[:limit]]  # Docs made elsewhere
+        clear_word_cache(nlp)
         start = time.perf_counter()
         n = sum(len(doc) for doc in nlp.pipe(fresh, batch_size=batch_size))
         return {"words": n, "words_per_s": n / (time.perf_counter() - start)}
 
-    return {"stages": stages, "pipe_texts": pipe_texts, "pipe_docs": pipe_docs}
+    return {
+        "stages": stages,
+        "stages_warm_cache": stages_warm_cache,
+        "stages_offset_path": stages_offset_path,
+        "pipe_texts": pipe_texts,
+        "pipe_docs": pipe_docs,
+    }

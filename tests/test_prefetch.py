@@ -1,0 +1,93 @@
+"""nlp.pipe plans each batch in a worker thread while the one before is encoded."""
+
+import threading
+
+import numpy as np
+import pytest
+from util import SCRIPTS, STORY, TRAIN_DATA
+
+import spacy_ctxext.prefetch as prefetch
+from spacy_ctxext.encoder_model import plan_docs
+
+TEXTS = [t for t, _ in TRAIN_DATA] * 2 + SCRIPTS + ["", " \n ", STORY * 40, "Mary ."]
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    """The worker thread on this CPU too (by default it plans only for a GPU)."""
+    monkeypatch.setattr(prefetch, "use_worker", lambda encoder: True)
+
+
+def annotations(doc):
+    group = doc.spans["ctx_ner"]
+    return [(s.start, s.end, s.label_) for s in group], group.attrs["scores"]
+
+
+@pytest.mark.parametrize("with_worker", [True, False])
+def test_pipe_predicts_as_without_the_worker(trained_nlp, monkeypatch, with_worker):
+    monkeypatch.setattr(prefetch, "use_worker", lambda encoder: with_worker)
+    ner = trained_nlp.get_pipe("ctx_ner")
+    expected = []
+    for text in TEXTS:  # predict and set_annotations in the caller: no worker
+        doc = trained_nlp.make_doc(text)
+        ner.set_annotations([doc], ner.predict([doc]))
+        expected.append(annotations(doc))
+    for batch_size in (1, 3, 64):
+        docs = list(trained_nlp.pipe(TEXTS, batch_size=batch_size))
+        assert [annotations(d) for d in docs] == expected  # scores bit for bit
+        assert [d.text for d in docs] == TEXTS
+
+
+def test_plans_are_made_in_the_worker_one_batch_ahead(trained_nlp, monkeypatch, worker):
+    events = []
+
+    def spy(encoder, docs):
+        events.append(("plan", docs[0].text, threading.current_thread().name))
+        return plan_docs(encoder, docs)
+
+    monkeypatch.setattr(prefetch, "plan_docs", spy)
+    texts = ["Mary .", "Peter .", "Paris ."]
+    stream = (trained_nlp.make_doc(t) for t in texts)
+    out = trained_nlp.get_pipe("ctx_ner").pipe(stream, batch_size=1)
+    first = next(out)
+    assert first.text == "Mary ."
+    # The second batch's plan was asked for before the first batch was handed out.
+    assert [e[1] for e in events] == ["Mary .", "Peter ."]
+    assert all(e[2].startswith("ctx_ner-plan") for e in events)
+    assert [d.text for d in out] == ["Peter .", "Paris ."]
+
+
+@pytest.mark.parametrize("with_worker", [True, False])
+def test_planning_errors_surface_in_the_caller(trained_nlp, monkeypatch, with_worker):
+    monkeypatch.setattr(prefetch, "use_worker", lambda encoder: with_worker)
+
+    def failing(encoder, docs):
+        if docs[0].text == "Peter .":
+            raise RuntimeError("planning failed")
+        return plan_docs(encoder, docs)
+
+    monkeypatch.setattr(prefetch, "plan_docs", failing)
+    out = trained_nlp.pipe(["Mary .", "Peter .", "Paris ."], batch_size=1)
+    assert next(out).text == "Mary ."
+    with pytest.raises(RuntimeError, match="planning failed"):
+        next(out)
+    # With an error handler the failing batch goes to it and the rest goes on.
+    seen = []
+    ner = trained_nlp.get_pipe("ctx_ner")
+    monkeypatch.setattr(ner, "get_error_handler", lambda: lambda *a: seen.append(a[2]))
+    texts = [d.text for d in trained_nlp.pipe(["Mary .", "Peter .", "Paris ."], batch_size=1)]
+    assert texts == ["Mary .", "Paris ."]
+    assert [[d.text for d in docs] for docs in seen] == [["Peter ."]]
+
+
+def test_cpu_plans_in_the_caller(trained_nlp):
+    assert not prefetch.use_worker(trained_nlp.get_pipe("ctx_ner").model.layers[0])
+
+
+def test_training_plans_in_the_caller(fresh, monkeypatch):
+    called = []
+    monkeypatch.setattr(prefetch, "planned", lambda *a: called.append(a))
+    docs = [fresh.make_doc(t) for t, _ in TRAIN_DATA]
+    scores, _ = fresh.get_pipe("ctx_ner").model.begin_update(docs)
+    assert called == [] and len(scores) == len(docs)
+    assert all(np.isfinite(s).all() for s in scores)
