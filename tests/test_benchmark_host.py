@@ -32,6 +32,16 @@ def test_null_encoder_times_every_stage(tiny_bert, tmp_path):
     assert host["pipe_texts"]["words"] == host["pipe_docs"]["words"] == stages["words"] >= 900
 
 
+def test_host_stages_with_the_pipelines_own_encoder(tiny_bert, tmp_path, capsys):
+    argv = ["--encoder", tiny_bert, *ARGV, "--host-stages"]
+    result = main(argv + ["--output", str(tmp_path / "host.json")])
+    assert "own encoder" in capsys.readouterr().out
+    stages = result["host"]["stages"]
+    # The real encoder runs in the device stage: slower than the null one, never skipped.
+    assert stages["seconds_by_stage"]["null_encoder_head"] > 0
+    assert all(stages[f"{key}_words_per_s"] > 0 for key in STAGES)
+
+
 def test_null_encoder_replaces_only_the_inference_forward(tiny_bert):
     nlp = make_nlp(tiny_bert)
     nlp.initialize(lambda: make_examples(nlp))

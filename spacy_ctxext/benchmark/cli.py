@@ -78,10 +78,12 @@ def compare(args, encoder: str, gpu: bool) -> dict:
 
 
 def host_path(args, encoder: str) -> dict:
-    """The host path (``host``): stages and nlp.pipe with the null encoder, in
-    ``args.repeat`` interleaved rounds; each runner's median round counts."""
+    """The host path (``host``): stages and nlp.pipe with the null encoder (or, with
+    ``--host-stages``, the pipeline's own), in ``args.repeat`` interleaved rounds; each
+    runner's median round counts."""
     texts = load_texts(args.docs, args.n_docs, args.words, args.seed)
-    runners = host_runners(ctx_ner_pipeline(args, encoder), texts, args.batch_size)
+    nlp = ctx_ner_pipeline(args, encoder)
+    runners = host_runners(nlp, texts, args.batch_size, null_encoder=args.null_encoder)
     for run in runners.values():
         run(2)  # warm-up
     trials: Dict[str, List[dict]] = {key: [] for key in runners}
@@ -97,7 +99,8 @@ def format_host(result: dict) -> str:
     host = result["host"]
     words = host["stages"]["words"]
     heads = "".join(f"{h:>15}" for h in ("cold cache", "warm cache", "offsets"))
-    lines = [f"{'null encoder, ' + str(words) + ' words, words/s':40}{heads}"]
+    which = "null encoder" if result["settings"]["null_encoder"] else "own encoder"
+    lines = [f"{which + ', ' + str(words) + ' words, words/s':40}{heads}"]
     for key in STAGES + ("ctx_ner_host",):
         cells = [host[runner][key + "_words_per_s"] for runner in STAGE_RUNNERS]
         name = "ctx_ner host stages (all but make_doc)" if key == "ctx_ner_host" else key
@@ -215,6 +218,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument(
         "--null-encoder", action="store_true", help="the host path: ctx_ner's stages, null encoder"
     )
+    p.add_argument(
+        "--host-stages",
+        action="store_true",
+        help="the host path's stages with the pipeline's own encoder (with --model: real tags)",
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--model", help="(a) a trained pipeline with ctx_ner (default: random head)")
     p.add_argument("--scaling", type=int, metavar="N", help="ctx_ner on 1 doc of N, N*factor")
@@ -243,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             encoder = make_random_encoder(encoder, tmp, args.seed)
         if args.child:
             result = {"run": run_child(args, encoder, gpu)}
-        elif args.null_encoder:
+        elif args.null_encoder or args.host_stages:
             result = host_path(args, encoder)
         elif args.scaling:
             result = scaling(args, encoder)
@@ -253,7 +261,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
     if not args.child:
-        print(format_host(result) if args.null_encoder else format_table(result))
+        host = args.null_encoder or args.host_stages
+        print(format_host(result) if host else format_table(result))
         print(f"wrote {output}")
     return result
 

@@ -115,9 +115,14 @@ def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str
     return seconds
 
 
-def host_runners(nlp, texts: List[str], batch_size: int) -> Dict[str, Callable[..., dict]]:
-    """Runners (one round each) of the stages and of ``nlp.pipe`` with the null encoder."""
-    use_null_encoder(nlp)
+def host_runners(
+    nlp, texts: List[str], batch_size: int, null_encoder: bool = True
+) -> Dict[str, Callable[..., dict]]:
+    """Runners (one round each) of the stages and of ``nlp.pipe`` with the null encoder,
+    or with the pipeline's own (``null_encoder=False``: a trained head then tags as many
+    tokens as it really does, which decoding and ``set_annotations`` depend on)."""
+    if null_encoder:
+        use_null_encoder(nlp)
     docs = [nlp.make_doc(text) for text in texts]
     words = sum(len(doc) for doc in docs)
 
