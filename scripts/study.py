@@ -35,6 +35,7 @@ ARMS = {
     "conll-sentence": ("sentence", "conll2003", "test", []),
     "conll-casing": ("conll_casing", "conll2003", "test", []),
     "conll-casing-gazetteer": ("conll_casing_gazetteer", "conll2003", "test", []),
+    "conll-casing-gazetteer-min2": ("conll_casing_gazetteer", "conll2003", "test", []),
     "conll-doc512": ("conll_doc", "conll2003", "test", []),
     "conll-doc512-gold": ("conll_doc", "conll2003", "test", GOLD_DOCS),
     "conll-doc128": ("conll_doc", "conll2003", "test", windows(128, 16)),
@@ -100,8 +101,13 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
     name = run_name(arm, steps, learn_rate, seed)
     train = f"corpus/{dataset}/train.spacy"
     if "gazetteer" in arm:  # the training split's own entity strings (see the config)
-        build = ["-m", "spacy_ctxext.gazetteer", train, f"corpus/{dataset}/gazetteer.jsonl"]
+        # -min2: only strings seen twice, so that training, like the test set, has
+        # entities the gazetteer lacks (with every training string, all of them match).
+        min_count = 2 if arm.endswith("-min2") else 1
+        patterns = f"corpus/{dataset}/gazetteer-min{min_count}.jsonl"
+        build = ["-m", "spacy_ctxext.gazetteer", train, patterns, "--min-count", str(min_count)]
         subprocess.run([sys.executable, *build], check=True)
+        command += ["--paths.gazetteer", patterns]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - started
