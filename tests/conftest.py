@@ -5,6 +5,7 @@ Session and module fixtures are shared: tests change them only through ``monkeyp
 """
 
 import pytest
+import spacy
 from util import (
     SCRIPTS,
     STORY,
@@ -19,6 +20,7 @@ from util import (
 )
 
 from spacy_ctxext.encoder_model import apply_usage_settings
+from spacy_ctxext.wordpieces import load_backend
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +99,17 @@ def usage_settings(trained_nlp, monkeypatch):
     for key, value in list(encoder.attrs.items()):
         monkeypatch.setitem(encoder.attrs, key, value)
     return lambda **usage: apply_usage_settings(encoder, usage)
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    """A blank English pipeline (tokenizer only)."""
+    return spacy.blank("en")
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_bert):
+    """The tiny BERT's Rust tokenizer, as ctx_ner uses it (``load_backend``)."""
+    from transformers import AutoTokenizer
+
+    return load_backend(AutoTokenizer.from_pretrained(tiny_bert, use_fast=True))

@@ -10,22 +10,10 @@ from spacy_transformers.util import registry
 
 from spacy_ctxext.span_getters import configure_context_windows, get_context_windows
 from spacy_ctxext.windows import plan_windows
-from spacy_ctxext.wordpieces import load_backend, tokenize_docs
+from spacy_ctxext.wordpieces import tokenize_docs
 
 NAME = "spacy-ctxext.context_windows.v1"
 WORDS = "the bank said john smith new york company zqxv reuters minister 1,000 percent".split()
-
-
-@pytest.fixture(scope="module")
-def nlp():
-    return spacy.blank("en")
-
-
-@pytest.fixture(scope="module")
-def backend(tiny_bert):
-    from transformers import AutoTokenizer
-
-    return load_backend(AutoTokenizer.from_pretrained(tiny_bert, use_fast=True))
 
 
 def count_pieces(backend, span) -> int:
@@ -106,24 +94,24 @@ def test_bad_sizes(window, context):
 
 
 @pytest.mark.parametrize("window,context", [(32, 4), (64, 8), (64, 16), (20, 2), (12, 0)])
-def test_with_tokenizer(nlp, tiny_bert, backend, window, context):
+def test_with_tokenizer(nlp, tiny_bert, tiny_backend, window, context):
     doc = sentence_doc(nlp, 400)
     spanner = configure_context_windows(window=window, context=context, tokenizer=tiny_bert)
     (spans,) = spanner([doc])
     assert len(spans) > 3
-    longest = max(count_pieces(backend, doc[i : i + 1]) for i in range(len(doc)))
+    longest = max(count_pieces(tiny_backend, doc[i : i + 1]) for i in range(len(doc)))
     assert longest <= 5
-    check_windows(doc, spans, window, context, backend, overlap=context >= 2 * longest)
+    check_windows(doc, spans, window, context, tiny_backend, overlap=context >= 2 * longest)
 
 
-def test_with_tokenizer_and_empty_tokens(nlp, tiny_bert, backend):
+def test_with_tokenizer_and_empty_tokens(nlp, tiny_bert, tiny_backend):
     # Double spaces, newlines, U+200B and control characters make spaCy tokens without
     # wordpieces; windows must still hold to the budget and cover them.
     doc = sentence_doc(nlp, 500, seed=1, spaces=(" ", "  ", " \n\n ", " \u200b ", " \x00 "))
     assert any(not t.text.strip() for t in doc)
     for window, context in [(20, 2), (32, 4), (64, 8), (64, 12)]:
         (spans,) = get_context_windows([doc], window=window, context=context, tokenizer=tiny_bert)
-        check_windows(doc, spans, window, context, backend, overlap=context >= 10)
+        check_windows(doc, spans, window, context, tiny_backend, overlap=context >= 10)
 
 
 def test_without_tokenizer_estimate(nlp):
@@ -149,14 +137,14 @@ def test_short_doc_is_one_window(nlp, tiny_bert):
     assert get_context_windows([doc], window=32, context=4) == [[doc[:]]]
 
 
-def test_cores_start_at_sentence_starts(nlp, tiny_bert, backend):
+def test_cores_start_at_sentence_starts(nlp, tiny_bert, tiny_backend):
     # Windows carry context, so a window's own start lies before its core. The cores,
     # which decide what each window adds, start at sentence starts; and every core's
     # tokens lie in its window.
     doc = sentence_doc(nlp, 400)
     window, context = 64, 8
     (spans,) = get_context_windows([doc], window=window, context=context, tokenizer=tiny_bert)
-    (pieces,) = tokenize_docs(backend, [doc])
+    (pieces,) = tokenize_docs(tiny_backend, [doc])
     plan = plan_windows(
         len(pieces),
         pieces.token_starts,
@@ -197,15 +185,15 @@ def test_whitespace_only_doc(nlp, tiny_bert):
         assert (spans[0].start, spans[0].end) == (0, len(doc))
 
 
-def test_giant_token_with_tokenizer(nlp, tiny_bert, backend):
+def test_giant_token_with_tokenizer(nlp, tiny_bert, tiny_backend):
     # Punctuation splits into one wordpiece per character: 401 pieces in one spaCy token.
     giant = ",".join("a" * 201)
     words = WORDS * 5 + [giant] + WORDS * 5
     doc = Doc(nlp.vocab, words=words)
-    assert count_pieces(backend, doc[len(WORDS) * 5 : len(WORDS) * 5 + 1]) > 64
+    assert count_pieces(tiny_backend, doc[len(WORDS) * 5 : len(WORDS) * 5 + 1]) > 64
     (spans,) = get_context_windows([doc], window=32, context=4, tokenizer=tiny_bert)
     # Context cannot reach across a token longer than a window.
-    check_windows(doc, spans, 32, 4, backend, overlap=False)
+    check_windows(doc, spans, 32, 4, tiny_backend, overlap=False)
     index = len(WORDS) * 5
     holding = [s for s in spans if s.start <= index < s.end]
     assert holding, "the giant token is not dropped"
@@ -224,13 +212,13 @@ def test_giant_token_estimate(nlp):
             assert b.start < a.end
 
 
-def test_several_docs(nlp, tiny_bert, backend):
+def test_several_docs(nlp, tiny_bert, tiny_backend):
     docs = [sentence_doc(nlp, n, seed=n) for n in (0, 5, 100, 300)]
     result = get_context_windows(docs, window=32, context=4, tokenizer=tiny_bert)
     assert len(result) == len(docs)
     assert result[0] == []
     for doc, spans in zip(docs[1:], result[1:]):
-        check_windows(doc, spans, 32, 4, backend)
+        check_windows(doc, spans, 32, 4, tiny_backend)
 
 
 def test_stock_transformer_component(tiny_bert):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import spacy
 from spacy.tokens import Doc
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from util import SCRIPTS, STORY, ZERO_PIECE_CHARS
@@ -30,18 +29,6 @@ HARD = [
     "   ",
     "\n",
 ]
-
-
-@pytest.fixture(scope="module")
-def nlp():
-    return spacy.blank("en")
-
-
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_bert):
-    from transformers import AutoTokenizer
-
-    return load_backend(AutoTokenizer.from_pretrained(tiny_bert, use_fast=True))
 
 
 def assert_same(backend, docs, chunk_chars=50_000):
