@@ -71,18 +71,18 @@ def configure_document_memory_v2(
 
 @dataclass(frozen=True)
 class TokenIndex:
-    """Per token of a batch's docs laid end to end: its type slot (-1: none), its doc."""
+    """Per token of a batch's docs laid end to end: its type slot (-1: none; None without
+    a type memory) and its doc."""
 
-    slots: np.ndarray
+    slots: Optional[np.ndarray]
     doc_ids: np.ndarray
 
 
 def token_index(docs: Sequence[Doc], settings: MemorySettings) -> TokenIndex:
     lengths = [len(doc) for doc in docs]
     doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-    if not settings.type_memory:
-        return TokenIndex(np.full(len(doc_ids), -1, dtype=np.int64), doc_ids)
-    return TokenIndex(token_slots(docs, settings.min_count), doc_ids)
+    slots = token_slots(docs, settings.min_count) if settings.type_memory else None
+    return TokenIndex(slots, doc_ids)
 
 
 def token_slots(docs: Sequence[Doc], min_count: int) -> np.ndarray:
@@ -169,6 +169,7 @@ class MemoryWriter:
         self.head = head
         self.parts: List[Any] = []
         if memory is not None:
+            assert index.slots is not None, "a type memory needs token_index's slots"
             self.parts.append(TypeWriter(index.slots, memory, device))
         if summary is not None:
             self.parts.append(SummaryWriter(index.doc_ids, summary, device))
