@@ -6,26 +6,56 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import srsly
-from spacy.attrs import IDS, IS_ALPHA, IS_DIGIT, IS_LOWER, IS_PUNCT, IS_TITLE, IS_UPPER
+from spacy.attrs import IDS, ORTH
+from spacy.lexeme import Lexeme
 from spacy.tokens import Doc
 from spacy.util import filter_spans, registry
 
+from .arrays import SortedTable, sorted_lookup
 from .channels import Channel, extension_values
 
 CASING_CLASSES = ("other", "lower", "Title", "UPPER", "mixed", "digits", "punct")
 
 
 class CasingChannel(Channel):
-    """The token's shape class from its text: one of ``CASING_CLASSES``."""
+    """The token's shape class from its text: one of ``CASING_CLASSES``.
+
+    The class depends on the text alone, so each distinct ORTH is classed once, from its
+    lexeme's flags, and looked up after that: ``doc.to_array`` of six flags costs about
+    five times one ORTH array.
+    """
 
     n_values = len(CASING_CLASSES)
+    max_known = 1_000_000  # distinct words remembered (16 bytes each)
+
+    def __init__(self) -> None:
+        self._known = SortedTable.empty()
 
     def token_ids(self, doc: Doc) -> np.ndarray:
-        flags = doc.to_array([IS_DIGIT, IS_PUNCT, IS_TITLE, IS_UPPER, IS_LOWER, IS_ALPHA])
-        digit, punct, title, upper, lower, alpha = flags.astype(bool).T
-        # The first class that applies: digits, punct, Title ("A" too), UPPER, lower, mixed.
-        conditions = [digit, punct, title, upper, lower, alpha]
-        return np.select(conditions, [5, 6, 2, 3, 1, 4], default=0)
+        return self.batch_token_ids([doc])
+
+    def batch_token_ids(self, docs: Sequence[Doc]) -> np.ndarray:
+        orths = np.concatenate([doc.to_array(ORTH) for doc in docs] + [np.zeros(0, np.uint64)])
+        known = self._known
+        ids = known.get(orths)
+        if (ids < 0).any():
+            if len(known) >= self.max_known:  # forget all: this batch's words come back
+                known, ids = SortedTable.empty(), np.full(len(orths), -1)
+            new = np.unique(orths[ids < 0])
+            classes = casing_classes([docs[0].vocab[orth] for orth in new.tolist()])
+            self._known = known.with_(new, classes)
+            ids = self._known.get(orths)
+        return ids
+
+
+def casing_classes(lexemes: Sequence[Lexeme]) -> np.ndarray:
+    """The index in ``CASING_CLASSES`` of each lexeme."""
+    names = ("is_digit", "is_punct", "is_title", "is_upper", "is_lower", "is_alpha")
+    flags = np.array([[getattr(lex, n) for n in names] for lex in lexemes], dtype=bool)
+    digit, punct, title, upper, lower, alpha = flags.reshape(-1, len(names)).T
+    # The first class that applies: digits, punct, Title ("A" too), UPPER, lower, mixed.
+    conditions = [digit, punct, title, upper, lower, alpha]
+    return np.select(conditions, [5, 6, 2, 3, 1, 4], default=0).astype(np.int64)
 
 
 @registry.misc("spacy-ctxext.casing.v1")
@@ -68,10 +98,7 @@ class AttrChannel(Channel):
         (values,) = self._values([doc])
         if self.extension is not None:
             return np.asarray([self._index.get(v, 0) for v in values], dtype=np.int64)
-        if not len(self._keys):
-            return np.zeros(len(doc), dtype=np.int64)
-        where = np.minimum(np.searchsorted(self._keys, values), len(self._keys) - 1)
-        return np.where(self._keys[where] == values, self._key_ids[where], 0)
+        return sorted_lookup(self._keys, self._key_ids, values, 0)
 
     def to_state(self) -> Dict[str, Any]:
         return {"values": list(self.values)}

@@ -14,7 +14,7 @@ from spacy.tokens import Doc
 from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .channels import doc_channel_ids, initialize_channels, table_rows
+from .channels import channel_rows, initialize_channels, table_rows
 from .context_net import ContextNet, run_plan
 from .memory import memory_settings, token_index
 from .net_loading import load_pretrained
@@ -150,7 +150,7 @@ def plan_docs(
     assert settings.window is not None and settings.context is not None  # set at init
     token_channels = None
     if net.channel_embeddings is not None:
-        token_channels = [doc_channel_ids(net.channels, doc) for doc in docs]
+        token_channels = channel_rows(net.channels, docs)
     return plan_batch(
         docs,
         net.backend,

@@ -14,8 +14,9 @@ import numpy as np
 from spacy.tokens import Doc
 from tokenizers import Tokenizer
 
+from .arrays import ragged_arange
 from .heap import trim_heap
-from .windows import Windows, pack_by_budget, plan_windows
+from .windows import Windows, pack_by_budget, plan_joined_windows
 from .wordpieces import DocPieces, tokenize_docs
 
 # Batches of at least this many tokens return the heap memory their tokenization freed
@@ -68,22 +69,31 @@ def plan_batch(
     batch_wordpieces: int,
     isolate_sentences: bool = False,
     trim_after_tokens: Optional[int] = TRIM_AFTER_TOKENS,
-    token_channels: Optional[Sequence[np.ndarray]] = None,
+    token_channels: Optional[np.ndarray] = None,
 ) -> BatchPlan:
     """Tokenize the docs once, cut them into windows, and pack all windows by length.
 
     trim_after_tokens: batches of at least this many tokens hand the heap memory their
         tokenization freed back to the OS (None: never).
-    token_channels: per doc, (tokens, k) channel table rows, given to each token's pieces.
+    token_channels: (tokens, k) channel table rows of all the docs' tokens end to end,
+        given to each token's pieces.
     """
     prefix, suffix = specials
     n_special = len(prefix) + len(suffix)
     if isolate_sentences:
         UNSENTENCED_DOCS.check(docs)
     pieces = tokenize_docs(backend, docs)
-    plans = _doc_windows(pieces, window - n_special, context, isolate_sentences)
-    lengths = np.concatenate([w.lengths for w in plans] + [np.zeros(0, np.int64)]) + n_special
-    token_window, token_col, empty_tokens = _locate_tokens(pieces, plans, len(prefix))
+    joined = JoinedPieces.of(pieces)
+    windows = plan_joined_windows(
+        joined.offsets,
+        joined.token_starts,
+        joined.sentence_starts,
+        window=window - n_special,
+        context=context,
+        isolate_sentences=isolate_sentences,
+    )
+    lengths = windows.lengths + n_special
+    token_window, token_col = _locate_tokens(joined.token_piece, windows, len(prefix))
     groups = pack_by_budget(lengths, batch_wordpieces)
     batch_of_window = np.zeros(len(lengths), dtype=np.int64)
     row_of_window = np.zeros(len(lengths), dtype=np.int64)
@@ -94,36 +104,79 @@ def plan_batch(
     placed = np.flatnonzero(token_window >= 0)
     placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
     bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
-    owners = _window_owners(plans)
-    piece_channels = _piece_channels(pieces, token_channels)  # None without channels
+    piece_channels = joined.piece_rows(token_channels)  # None without channels
     batches = []
     for b, members in enumerate(groups):
         tokens = placed[bounds[b] : bounds[b + 1]]
-        input_ids, mask = _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id)
+        starts, n_pieces = windows.start[members], windows.lengths[members]
+        input_ids, mask = _pad_windows(joined.ids, starts, n_pieces, specials, pad_id)
+        channel_ids = None
+        if piece_channels is not None:
+            width = input_ids.shape[1]
+            channel_ids = _place_runs(piece_channels, starts, n_pieces, width, len(prefix), 0)
         rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
-        channel_ids = _pad_channels(members, owners, plans, piece_channels, mask, len(prefix))
         batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens), channel_ids))
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     if trim_after_tokens is not None and doc_lengths.sum() >= trim_after_tokens:
         trim_heap()
-    return BatchPlan(batches, empty_tokens, doc_lengths)
+    return BatchPlan(batches, np.flatnonzero(token_window < 0), doc_lengths)
 
 
-def _doc_windows(
-    pieces: List[DocPieces], window: int, context: int, isolate_sentences: bool
-) -> List[Windows]:
-    """Each doc's windows of ``window`` wordpieces (special tokens not counted)."""
-    return [
-        plan_windows(
-            len(p),
-            p.token_starts,
-            p.sentence_starts,
-            window=window,
-            context=context,
-            isolate_sentences=isolate_sentences,
-        )
-        for p in pieces
-    ]
+@dataclass(frozen=True)
+class JoinedPieces:
+    """The batch's docs' pieces end to end: one array for all, so each step of the plan
+    is one numpy call per batch rather than one per doc.
+
+    offsets: (docs + 1,) where each doc's pieces start; token_piece: (tokens,) each
+    token's piece in the joined pieces, -1 for none; token_starts, sentence_starts: the
+    docs' (``DocPieces``), in the joined pieces' offsets.
+    """
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    token_piece: np.ndarray
+    doc_of_token: np.ndarray
+    token_starts: np.ndarray
+    sentence_starts: np.ndarray
+
+    @classmethod
+    def of(cls, pieces: Sequence[DocPieces]) -> "JoinedPieces":
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces], dtype=np.int64)])
+        n_tokens = np.asarray([len(p.token_piece) for p in pieces], dtype=np.int64)
+        doc_of_token = np.repeat(np.arange(len(pieces)), n_tokens)
+        local = _joined([p.token_piece for p in pieces], np.int64)
+        token_piece = np.where(local >= 0, local + offsets[doc_of_token], -1)
+        ids = _joined([p.ids for p in pieces], np.int32)
+        starts = [_shifted(pieces, offsets, field) for field in ("token_starts", "sentence_starts")]
+        return cls(ids, offsets, token_piece, doc_of_token, *starts)
+
+    def piece_rows(self, token_rows: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """(pieces, k) rows for every piece: those of the token it belongs to (from the
+        token's first piece to the next token's; a piece two tokens share belongs to the
+        first). Pieces before their doc's first token's get row 0."""
+        if token_rows is None:
+            return None
+        rows = np.zeros((len(self.ids), token_rows.shape[1]), dtype=np.int32)
+        has_piece = np.flatnonzero(self.token_piece >= 0)
+        firsts, where = np.unique(self.token_piece[has_piece], return_index=True)
+        if not len(firsts):
+            return rows
+        owner = np.searchsorted(firsts, np.arange(len(self.ids)), side="right") - 1
+        tokens = has_piece[where[np.maximum(owner, 0)]]
+        doc_of_piece = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+        own = (owner >= 0) & (self.doc_of_token[tokens] == doc_of_piece)
+        rows[own] = token_rows[tokens[own]]
+        return rows
+
+
+def _shifted(pieces: Sequence[DocPieces], offsets: np.ndarray, field: str) -> np.ndarray:
+    """A field of piece offsets of each doc, in the joined pieces' offsets."""
+    arrays = [getattr(p, field) for p in pieces]
+    return _joined(arrays, np.int64) + np.repeat(offsets[:-1], [len(a) for a in arrays])
+
+
+def _joined(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(list(arrays) + [np.zeros(0, dtype)])
 
 
 class _UnsentencedDocs:
@@ -165,74 +218,38 @@ def _several_sentences(doc: Doc) -> bool:
     return bool(np.isin(doc.to_array("ORTH")[:-1], ends).any())
 
 
-def _locate_tokens(pieces: List[DocPieces], plans: List[Windows], n_prefix: int):
-    """For every token of every doc: its window (global index) and column, or 'empty'."""
-    windows, cols = [], []
-    window_offset = 0
-    for doc_pieces, plan in zip(pieces, plans):
-        piece = doc_pieces.token_piece
-        if len(plan) == 0:
-            windows.append(np.full_like(piece, -1))
-            cols.append(np.full_like(piece, -1))
-            continue
-        local = np.where(piece >= 0, plan.locate(np.maximum(piece, 0)), -1)
-        col = np.where(piece >= 0, piece - plan.start[np.maximum(local, 0)] + n_prefix, -1)
-        windows.append(np.where(local >= 0, local + window_offset, -1))
-        cols.append(col)
-        window_offset += len(plan)
-    token_window = np.concatenate(windows + [np.zeros(0, np.int64)])
-    token_col = np.concatenate(cols + [np.zeros(0, np.int64)])
-    return token_window, token_col, np.flatnonzero(token_window < 0)
+def _locate_tokens(token_piece: np.ndarray, windows: Windows, n_prefix: int):
+    """Each token's window and column in it; -1 for a token without pieces."""
+    token_window = np.full(len(token_piece), -1, dtype=np.int64)
+    token_col = np.full(len(token_piece), -1, dtype=np.int64)
+    has = np.flatnonzero(token_piece >= 0)
+    token_window[has] = windows.locate(token_piece[has])
+    token_col[has] = token_piece[has] - windows.start[token_window[has]] + n_prefix
+    return token_window, token_col
 
 
-def _pad_windows(members, owners, pieces, plans, lengths, specials, pad_id):
-    doc_of_window, local_of_window = owners
+def _pad_windows(ids, starts, n_pieces, specials, pad_id):
+    """(rows, width) int32 ids of ``[prefix, window's pieces, suffix]``, padded, and the mask."""
     prefix, suffix = specials
-    width = int(lengths[members].max())
-    input_ids = np.full((len(members), width), pad_id, dtype=np.int32)
-    mask = np.zeros((len(members), width), dtype=np.int32)
-    for row, g in enumerate(members):
-        d, k = doc_of_window[g], local_of_window[g]
-        plan = plans[d]
-        seq = np.concatenate([prefix, pieces[d].ids[plan.start[k] : plan.end[k]], suffix])
-        input_ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
+    lengths = n_pieces + len(prefix) + len(suffix)
+    width = int(lengths.max())
+    input_ids = _place_runs(ids, starts, n_pieces, width, len(prefix), pad_id)
+    input_ids[:, : len(prefix)] = prefix
+    rows = np.arange(len(starts))
+    for i, special in enumerate(suffix):
+        input_ids[rows, len(prefix) + n_pieces + i] = special
+    mask = (np.arange(width) < lengths[:, None]).astype(np.int32)
     return input_ids, mask
 
 
-def _piece_channels(
-    pieces: List[DocPieces], token_channels: Optional[Sequence[np.ndarray]]
-) -> Optional[List[np.ndarray]]:
-    """Per doc, (wordpieces, k) channel rows: each piece takes those of the token it
-    belongs to (from the token's first piece to the next token's; a piece two tokens
-    share belongs to the first). Pieces before the first token's get row 0."""
-    if token_channels is None:
-        return None
-    out = []
-    for doc_pieces, channel_rows in zip(pieces, token_channels):
-        has_piece = np.flatnonzero(doc_pieces.token_piece >= 0)
-        firsts, where = np.unique(doc_pieces.token_piece[has_piece], return_index=True)
-        owner = np.searchsorted(firsts, np.arange(len(doc_pieces)), side="right") - 1
-        rows = np.zeros((len(doc_pieces), channel_rows.shape[1]), dtype=np.int32)
-        if len(firsts):
-            tokens = has_piece[where[np.maximum(owner, 0)]]
-            rows = np.where((owner >= 0)[:, None], channel_rows[tokens], rows).astype(np.int32)
-        out.append(rows)
+def _place_runs(source, starts, lengths, width, column, fill) -> np.ndarray:
+    """(rows, width, ...) int32: row r holds ``source[starts[r]:][:lengths[r]]`` from
+    ``column`` on, ``fill`` elsewhere."""
+    out = np.full((len(starts), width) + source.shape[1:], fill, dtype=np.int32)
+    row = np.repeat(np.arange(len(starts)), lengths)
+    offset = ragged_arange(np.zeros(len(starts), np.int64), lengths)
+    out[row, column + offset] = source[ragged_arange(starts, lengths)]
     return out
-
-
-def _pad_channels(members, owners, plans, piece_channels, mask, n_prefix):
-    """(rows, width, k) channel rows of a batch's windows; specials and padding get 0."""
-    if piece_channels is None:
-        return None
-    doc_of_window, local_of_window = owners
-    k = piece_channels[0].shape[1] if piece_channels else 0
-    channel_ids = np.zeros(mask.shape + (k,), dtype=np.int32)
-    for row, g in enumerate(members):
-        d, w = doc_of_window[g], local_of_window[g]
-        start, end = plans[d].start[w], plans[d].end[w]
-        channel_ids[row, n_prefix : n_prefix + end - start] = piece_channels[d][start:end]
-    return channel_ids
 
 
 def _int32(
@@ -240,13 +257,6 @@ def _int32(
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A plan holds a million-word doc's batches until they run: half size, widened per call."""
     return rows.astype(np.int32), cols.astype(np.int32), tokens.astype(np.int32)
-
-
-def _window_owners(plans: List[Windows]):
-    counts = [len(p) for p in plans]
-    doc_of_window = np.repeat(np.arange(len(plans)), counts)
-    local_of_window = np.concatenate([np.arange(c) for c in counts] + [np.zeros(0, np.int64)])
-    return doc_of_window, local_of_window.astype(np.int64)
 
 
 def split_batch(batch: EncoderBatch) -> Tuple[EncoderBatch, EncoderBatch]:

@@ -54,28 +54,64 @@ def plan_windows(
     isolate_sentences: every sentence is windowed on its own, without context (the
         sentence-level baseline): cores never span a sentence start and read nothing else.
     """
+    offsets = np.array([0, n_pieces], dtype=np.int64)
+    return plan_joined_windows(
+        offsets,
+        token_starts,
+        sentence_starts,
+        window=window,
+        context=context,
+        isolate_sentences=isolate_sentences,
+    )
+
+
+def plan_joined_windows(
+    offsets: np.ndarray,
+    token_starts: np.ndarray,
+    sentence_starts: np.ndarray,
+    *,
+    window: int,
+    context: int,
+    isolate_sentences: bool = False,
+) -> Windows:
+    """``plan_windows`` of docs laid end to end, doc d's pieces at [offsets[d],
+    offsets[d + 1]) and its (sorted) starts in the same offsets; no window leaves its doc.
+
+    One call for a batch of docs: only docs (or, isolated, sentences) longer than a core
+    are cut one by one.
+    """
     check_window(window, context)
-    if n_pieces == 0:
-        none = np.zeros(0, dtype=np.int64)
-        return Windows(none, none, none, none)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    budget = window if isolate_sentences else window - 2 * context
+    # The stretches no core crosses: docs, and isolated sentences.
+    walls = [offsets, sentence_starts] if isolate_sentences else [offsets]
+    bounds = np.unique(np.concatenate(walls)).astype(np.int64)
+    preferred = np.zeros(0, dtype=np.int64) if isolate_sentences else sentence_starts
+    core_starts = _cut_stretches(bounds, budget, token_starts, preferred)
+    core_ends = np.append(core_starts[1:], offsets[-1])[: len(core_starts)].astype(np.int64)
     if isolate_sentences:
-        core_starts = _cut_sentences(n_pieces, window, token_starts, sentence_starts)
-        core_ends = np.append(core_starts[1:], n_pieces).astype(np.int64)
         return Windows(core_starts, core_ends, core_starts, core_ends)
-    core_starts = _cut_cores(0, n_pieces, window - 2 * context, token_starts, sentence_starts)
-    core_ends = np.append(core_starts[1:], n_pieces).astype(np.int64)
+    doc = np.searchsorted(offsets, core_starts, side="right") - 1
+    before, after = core_starts - offsets[doc], offsets[doc + 1] - core_ends
     spare = window - (core_ends - core_starts)
-    left = np.minimum(core_starts, spare // 2)
-    right = np.minimum(n_pieces - core_ends, spare - left)
-    left = np.minimum(core_starts, spare - right)
+    left = np.minimum(before, spare // 2)
+    right = np.minimum(after, spare - left)
+    left = np.minimum(before, spare - right)
     return Windows(core_starts - left, core_ends + right, core_starts, core_ends)
 
 
-def _cut_sentences(n_pieces, budget, token_starts, sentence_starts) -> np.ndarray:
-    bounds = np.unique(np.concatenate([[0], sentence_starts, [n_pieces]]))
-    no_cuts = np.zeros(0, dtype=np.int64)
-    parts = [_cut_cores(a, b, budget, token_starts, no_cuts) for a, b in zip(bounds, bounds[1:])]
-    return np.concatenate(parts + [no_cuts])
+def _cut_stretches(bounds, budget, token_starts, sentence_starts) -> np.ndarray:
+    """Core starts covering each stretch [bounds[i], bounds[i + 1])."""
+    starts = bounds[:-1]
+    # A stretch within the budget is one core; only longer ones are cut, one by one.
+    long = np.flatnonzero(np.diff(bounds) > budget)
+    if not len(long):
+        return starts
+    parts = []
+    for before, i in zip(np.split(starts, long + 1), long.tolist()):
+        cores = _cut_cores(starts[i], bounds[i + 1], budget, token_starts, sentence_starts)
+        parts += [before[:-1], cores]
+    return np.concatenate(parts + [starts[long[-1] + 1 :]])
 
 
 def _cut_cores(start, stop, budget, token_starts, sentence_starts) -> np.ndarray:

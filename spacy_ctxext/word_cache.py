@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple, cast
 import numpy as np
 from spacy.tokens import Doc
 
+from .arrays import ragged_arange, run_starts, sorted_lookup
 from .word_rules import is_exact
 
 __all__ = ["WordCache", "word_cache"]
@@ -79,10 +80,7 @@ class _Store:
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The entry of each key, -1 where the cache lacks it."""
-        if not len(self.keys):
-            return np.full(len(keys), -1, np.int64)
-        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return np.where(self.keys[at] == keys, self.entry[at], -1)
+        return sorted_lookup(self.keys, self.entry, keys, -1)
 
     def add(self, keys: np.ndarray, ids: np.ndarray, n_pieces: np.ndarray, n_tokens, tok):
         """A store with the new words (sorted unique ``keys``, none already here)."""
@@ -92,9 +90,9 @@ class _Store:
             keys=np.insert(self.keys, at, keys),
             entry=np.insert(self.entry, at, entries),
             ids=np.concatenate([self.ids, ids]),
-            id_start=np.concatenate([self.id_start, _starts(n_pieces) + len(self.ids)]),
+            id_start=np.concatenate([self.id_start, run_starts(n_pieces) + len(self.ids)]),
             n_pieces=np.concatenate([self.n_pieces, n_pieces]),
-            tok_start=np.concatenate([self.tok_start, _starts(n_tokens) + len(self.tok_piece)]),
+            tok_start=np.concatenate([self.tok_start, run_starts(n_tokens) + len(self.tok_piece)]),
             tok_piece=np.concatenate([self.tok_piece, tok[0]]),
             tok_cut=np.concatenate([self.tok_cut, tok[1]]),
         )
@@ -135,19 +133,6 @@ class WordCache:
         return _assemble(store, entry, words, table, annotated)
 
 
-def _starts(lengths: np.ndarray) -> np.ndarray:
-    """Where each of consecutive runs of ``lengths`` starts."""
-    starts = np.zeros(len(lengths), dtype=np.int64)
-    starts[1:] = np.cumsum(lengths)[:-1]
-    return starts
-
-
-def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The indices of the runs [start, start + length), one after another."""
-    shift = np.repeat(starts - _starts(lengths), lengths)
-    return shift + np.arange(len(shift), dtype=np.int64)
-
-
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
@@ -180,7 +165,7 @@ class _Words:
         n = len(table)
         begins = np.zeros(n, dtype=bool)
         begins[1:] = table[:-1, 2] == 1  # after a token with a trailing space
-        begins[_starts(doc_lengths)[doc_lengths > 0]] = True
+        begins[run_starts(doc_lengths)[doc_lengths > 0]] = True
         first = np.flatnonzero(begins)
         of_token = np.cumsum(begins) - 1
         place = np.arange(n) - first[of_token]
@@ -197,12 +182,12 @@ def _add_misses(store: _Store, backend, docs, table, words: _Words, miss: np.nda
     keys, where = np.unique(words.keys[miss], return_index=True)
     reps = np.flatnonzero(miss)[where]  # one occurrence of each missing word
     n_tokens = words.n_tokens[reps]
-    tokens = _ragged(words.first[reps], n_tokens)
+    tokens = ragged_arange(words.first[reps], n_tokens)
     # A word's tokens join without spaces, so its text is their ORTH strings joined.
     strings = [docs[d].vocab.strings for d in range(len(docs))]
     orth = table[tokens, 4].tolist()
     texts = [strings[d][o] for d, o in zip(words.doc_of_token[tokens].tolist(), orth)]
-    bounds = np.append(_starts(n_tokens), len(tokens)).tolist()
+    bounds = np.append(run_starts(n_tokens), len(tokens)).tolist()
     word_texts = ["".join(texts[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
     lengths = table[tokens, 1].astype(np.int64)
     ids, n_pieces, tok = _tokenize_words(backend, word_texts, n_tokens, lengths)
@@ -212,7 +197,7 @@ def _add_misses(store: _Store, backend, docs, table, words: _Words, miss: np.nda
 def _tokenize_words(backend, texts: List[str], n_tokens: np.ndarray, lengths: np.ndarray):
     """Pieces of the words (one ``encode_batch`` call on blocks of the words joined by
     ' ', which is exact as tokenizing each alone) and each token's piece and cut."""
-    word_start = _starts(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)
+    word_start = run_starts(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)
     block = word_start // BLOCK_CHARS
     first = np.flatnonzero(np.diff(block, prepend=-1)).tolist() + [len(texts)]
     blocks = [" ".join(texts[a:b]) for a, b in zip(first[:-1], first[1:])]
@@ -226,8 +211,8 @@ def _tokenize_words(backend, texts: List[str], n_tokens: np.ndarray, lengths: np
     n_pieces = np.diff(np.append(word_piece, len(ids)))
     # Each token's characters in the joined text, as wordpieces.tokenize_docs aligns them.
     token_word = np.repeat(np.arange(len(texts)), n_tokens)
-    before = _starts(lengths)
-    token_start = word_start[token_word] + before - before[_starts(n_tokens)][token_word]
+    before = run_starts(lengths)
+    token_start = word_start[token_word] + before - before[run_starts(n_tokens)][token_word]
     piece = np.searchsorted(span[:, 1], token_start, side="right")
     piece_start = np.append(span[:, 0], np.iinfo(np.int64).max)  # none past the last
     has_piece = piece_start[piece] < token_start + lengths
@@ -239,10 +224,10 @@ def _tokenize_words(backend, texts: List[str], n_tokens: np.ndarray, lengths: np
 def _assemble(store: _Store, entry: np.ndarray, words: _Words, table, annotated) -> List[Arrays]:
     """Each doc's arrays, gathered from the cache entries of its words."""
     n_pieces = store.n_pieces[entry]
-    ids = store.ids[_ragged(store.id_start[entry], n_pieces)]
-    word_base = _starts(n_pieces)  # in the batch's pieces
+    ids = store.ids[ragged_arange(store.id_start[entry], n_pieces)]
+    word_base = run_starts(n_pieces)  # in the batch's pieces
     doc_lengths = np.bincount(words.doc_of_token, minlength=len(annotated))
-    doc_words = np.searchsorted(words.first, _starts(doc_lengths))
+    doc_words = np.searchsorted(words.first, run_starts(doc_lengths))
     doc_base = np.append(word_base, len(ids))[doc_words]
     doc_pieces = np.diff(np.append(doc_base, len(ids)))
     # Each token's piece offsets in its doc's pieces.

@@ -56,6 +56,27 @@ def test_casing_ids():
     assert names == ["lower", "Title", "UPPER", "mixed", "digits", "punct", "Title", "other"]
 
 
+def test_casing_of_a_batch_is_each_docs_from_their_flags():
+    """Classes looked up by ORTH (remembered per channel, forgotten past max_known) are
+    those of the tokens' own flags, doc by doc and for the docs end to end."""
+    nlp = spacy.blank("en")
+    texts = ["Apple apple APPLE", "iPhone 2024 , A €", "", "apple Mary MARY x1"] * 3
+    docs = [nlp(t) for t in texts]
+    channel = spacy.registry.misc.get("spacy-ctxext.casing.v1")()
+    channel.max_known = 4
+    flags = ("is_digit", "is_punct", "is_title", "is_upper", "is_lower", "is_alpha")
+    for doc in docs:
+        expected = [
+            next((c for f, c in zip(flags, (5, 6, 2, 3, 1, 4)) if getattr(t, f)), 0)
+            for t in doc
+        ]
+        assert channel.token_ids(doc).tolist() == expected
+        assert len(channel._known) <= channel.max_known + max(len(d) for d in docs)
+    assert len(channel._known) < len({t.orth for doc in docs for t in doc})  # forgotten
+    joined = np.concatenate([channel.token_ids(doc) for doc in docs])
+    assert channel.batch_token_ids(docs).tolist() == joined.tolist()
+
+
 def test_every_wordpiece_of_a_token_gets_its_channel(tiny_bert, one_torch_thread):
     nlp = make_channel_nlp(tiny_bert, {"casing": CASING})
     nlp.initialize(lambda: make_examples(nlp))

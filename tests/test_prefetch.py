@@ -23,19 +23,29 @@ def annotations(doc):
     return [(s.start, s.end, s.label_) for s in group], group.attrs["scores"]
 
 
-@pytest.mark.parametrize("with_worker", [True, False])
-def test_pipe_predicts_as_without_the_worker(trained_nlp, monkeypatch, with_worker):
+def pipe_annotations(nlp, monkeypatch, *, with_worker, batch_size):
     monkeypatch.setattr(prefetch, "use_worker", lambda encoder: with_worker)
+    docs = list(nlp.pipe(TEXTS, batch_size=batch_size))
+    assert [d.text for d in docs] == TEXTS
+    return [annotations(d) for d in docs]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_pipe_predicts_as_without_the_worker(trained_nlp, monkeypatch, batch_size):
     ner = trained_nlp.get_pipe("ctx_ner")
-    expected = []
-    for text in TEXTS:  # predict and set_annotations in the caller: no worker
+    alone = []
+    for text in TEXTS:  # predict and set_annotations in the caller, one doc at a time
         doc = trained_nlp.make_doc(text)
         ner.set_annotations([doc], ner.predict([doc]))
-        expected.append(annotations(doc))
-    for batch_size in (1, 3, 64):
-        docs = list(trained_nlp.pipe(TEXTS, batch_size=batch_size))
-        assert [annotations(d) for d in docs] == expected  # scores bit for bit
-        assert [d.text for d in docs] == TEXTS
+        alone.append(annotations(doc))
+    inline = pipe_annotations(trained_nlp, monkeypatch, with_worker=False, batch_size=batch_size)
+    ahead = pipe_annotations(trained_nlp, monkeypatch, with_worker=True, batch_size=batch_size)
+    assert ahead == inline  # the same plans: scores bit for bit
+    # Other batches pad windows to other widths, which can move a score's last bits
+    # (seen with some random inits of this tiny encoder), never a span.
+    assert [spans for spans, _ in inline] == [spans for spans, _ in alone]
+    for (_, scores), (_, expected) in zip(inline, alone):
+        np.testing.assert_allclose(scores, expected, rtol=1e-5)
 
 
 def test_plans_are_made_in_the_worker_one_batch_ahead(trained_nlp, monkeypatch, worker):

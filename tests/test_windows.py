@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_ctxext.windows import Windows, pack_by_budget, plan_windows
+from spacy_ctxext.windows import Windows, pack_by_budget, plan_joined_windows, plan_windows
 
 
 def as_array(values) -> np.ndarray:
@@ -200,6 +200,31 @@ def test_plan_invariants_property(args):
             assert cut == max(fitting_tokens)
         else:
             assert cut == prev + budget
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(planning_inputs(), min_size=1, max_size=5), st.booleans())
+def test_joined_docs_are_planned_as_each_doc_alone(docs, isolate):
+    """A batch's docs end to end get each doc's own windows, shifted: none crosses a doc."""
+    window = min(w for _, _, _, w, _ in docs)
+    context = min(c for _, _, _, _, c in docs if 2 * c < window)
+    offsets = np.concatenate([[0], np.cumsum([n for n, *_ in docs])])
+    shift = offsets[:-1]
+    joined = plan_joined_windows(
+        offsets,
+        np.concatenate([t + o for (_, t, *_), o in zip(docs, shift)]),
+        np.concatenate([s + o for (_, _, s, *_), o in zip(docs, shift)]),
+        window=window,
+        context=context,
+        isolate_sentences=isolate,
+    )
+    alone = [
+        plan_windows(n, t, s, window=window, context=context, isolate_sentences=isolate)
+        for n, t, s, *_ in docs
+    ]
+    for field in ("start", "end", "core_start", "core_end"):
+        expected = [getattr(p, field) + o for p, o in zip(alone, shift)]
+        np.testing.assert_array_equal(getattr(joined, field), np.concatenate(expected))
 
 
 def test_pack_by_budget_simple():

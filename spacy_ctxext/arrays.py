@@ -1,0 +1,55 @@
+"""numpy building blocks of the host path: runs laid end to end, and sorted-key lookups.
+
+A batch's docs, words or windows are handled as runs of one flat array (one numpy call
+for the whole batch instead of one per doc); spaCy's 64-bit hashes (ORTH, attribute
+values) map to small ids through sorted key arrays instead of Python dicts.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def run_starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of consecutive runs of ``lengths`` starts."""
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    starts[1:] = np.cumsum(lengths)[:-1]
+    return starts
+
+
+def ragged_arange(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices of the runs [start, start + length), one after another."""
+    shift = np.repeat(starts - run_starts(lengths), lengths)
+    return shift + np.arange(len(shift), dtype=np.int64)
+
+
+def sorted_lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, missing: int):
+    """``values[i]`` where ``keys[i] == query`` (``keys`` sorted), else ``missing``."""
+    if not len(keys):
+        return np.full(len(queries), missing, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    return np.where(keys[at] == queries, values[at], missing)
+
+
+@dataclass(frozen=True)
+class SortedTable:
+    """An immutable map of uint64 keys to int64 values; ``with_`` returns a new one, so a
+    reader (another thread) always sees a whole table."""
+
+    keys: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "SortedTable":
+        return cls(np.zeros(0, np.uint64), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def get(self, queries: np.ndarray, missing: int = -1) -> np.ndarray:
+        return sorted_lookup(self.keys, self.values, queries, missing)
+
+    def with_(self, keys: np.ndarray, values: np.ndarray) -> "SortedTable":
+        """A table with these new keys (sorted, unique, none already here) added."""
+        at = np.searchsorted(self.keys, keys)
+        return SortedTable(np.insert(self.keys, at, keys), np.insert(self.values, at, values))
