@@ -34,7 +34,12 @@ def sorted_lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, mis
 @dataclass(frozen=True)
 class SortedTable:
     """An immutable map of uint64 keys to int64 values; ``with_`` returns a new one, so a
-    reader (another thread) always sees a whole table."""
+    reader (another thread) always sees a whole table.
+
+    A binary search per query (~75 ns in 20k keys, here). A bucket index by the keys'
+    top bits halved that, but rebuilding it on every insert cost 9 ms at 200k keys,
+    and caches insert new words in most batches of a stream.
+    """
 
     keys: np.ndarray
     values: np.ndarray

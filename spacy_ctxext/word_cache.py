@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple, cast
 import numpy as np
 from spacy.tokens import Doc
 
-from .arrays import ragged_arange, run_starts, sorted_lookup
+from .arrays import SortedTable, ragged_arange, run_starts
 from .word_rules import is_exact
 
 __all__ = ["WordCache", "word_cache"]
@@ -64,8 +64,7 @@ class _Store:
     after the token's start (``n_pieces`` for a token after the word's last piece).
     """
 
-    keys: np.ndarray  # sorted uint64 word keys
-    entry: np.ndarray  # the entry of each key
+    entries: SortedTable  # each word key's entry
     ids: np.ndarray
     id_start: np.ndarray
     n_pieces: np.ndarray
@@ -76,19 +75,17 @@ class _Store:
     @classmethod
     def empty(cls) -> "_Store":
         z = np.zeros(0, np.int64)
-        return cls(np.zeros(0, np.uint64), z, np.zeros(0, np.int32), z, z, z, z, z)
+        return cls(SortedTable.empty(), np.zeros(0, np.int32), z, z, z, z, z)
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The entry of each key, -1 where the cache lacks it."""
-        return sorted_lookup(self.keys, self.entry, keys, -1)
+        return self.entries.get(keys)
 
     def add(self, keys: np.ndarray, ids: np.ndarray, n_pieces: np.ndarray, n_tokens, tok):
         """A store with the new words (sorted unique ``keys``, none already here)."""
-        at = np.searchsorted(self.keys, keys)
         entries = np.arange(len(keys)) + len(self.n_pieces)
         return _Store(
-            keys=np.insert(self.keys, at, keys),
-            entry=np.insert(self.entry, at, entries),
+            entries=self.entries.with_(keys, entries),
             ids=np.concatenate([self.ids, ids]),
             id_start=np.concatenate([self.id_start, run_starts(n_pieces) + len(self.ids)]),
             n_pieces=np.concatenate([self.n_pieces, n_pieces]),
@@ -108,7 +105,7 @@ class WordCache:
         self.lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.store.keys)
+        return len(self.store.entries)
 
     def clear(self) -> None:
         with self.lock:
@@ -122,7 +119,7 @@ class WordCache:
         table = np.concatenate(attrs) if attrs else np.zeros((0, 5), np.uint64)
         words = _Words.of(table, np.asarray([len(a) for a in attrs], np.int64))
         with self.lock:
-            if len(self.store.keys) > self.max_words or len(self.store.ids) > self.max_pieces:
+            if len(self.store.entries) > self.max_words or len(self.store.ids) > self.max_pieces:
                 self.store = _Store.empty()
             entry = self.store.find(words.keys)
             if (entry < 0).any():
