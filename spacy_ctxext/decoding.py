@@ -6,11 +6,13 @@ constrained Viterbi for all docs) and keeps the normalised scores for confidence
 (``set_doc_entities`` for one doc).
 """
 
-from typing import List, NamedTuple, Sequence
+from typing import List, NamedTuple, Optional, Sequence, cast
 
 import numpy as np
+from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE
 from spacy.strings import StringStore
 from spacy.tokens import Doc, Span, SpanGroup
+from thinc.types import Ints2d
 
 from .bio import Span as SpanTuple
 from .bio import entity_bounds, tag_kinds
@@ -159,8 +161,12 @@ def set_batch_entities(
         labels.tolist(),
         confidences.tolist(),
     )
-    for doc, first, stop in zip(docs, doc_spans[:-1].tolist(), doc_spans[1:].tolist()):
-        _write_entities(doc, found.between(first, stop), spans_key, overwrite)
+    columns = _entity_columns(len(tags), starts, ends, labels) if overwrite else None
+    for doc, first, stop, begin, end in zip(
+        docs, doc_spans[:-1].tolist(), doc_spans[1:].tolist(), offsets[:-1], offsets[1:]
+    ):
+        doc_columns = None if columns is None else columns[begin:end]
+        _write_entities(doc, found.between(first, stop), doc_columns, spans_key)
 
 
 class _DocSpans(NamedTuple):
@@ -190,12 +196,39 @@ def _label_ids(strings: StringStore, tag_names: Sequence[str], tag_ids: np.ndarr
     return table[tag_ids]
 
 
-def _write_entities(doc: Doc, found: _DocSpans, spans_key: str, overwrite: bool) -> None:
-    """``set_doc_entities``'s writing, for one doc's spans."""
+# Token.iob_strings(): "", "I", "O", "B"
+_IOB_I, _IOB_O, _IOB_B = 1, 2, 3
+_ENTITY_ATTRS = [ENT_IOB, ENT_TYPE, ENT_KB_ID]
+
+
+def _entity_columns(
+    n_tokens: int, starts: np.ndarray, ends: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Per token, its ENT_IOB and ENT_TYPE with the given entities and no others (column
+    2, ENT_KB_ID, is left to each doc)."""
+    columns = np.zeros((n_tokens, len(_ENTITY_ATTRS)), dtype=np.uint64)
+    opened = np.zeros(n_tokens + 1, dtype=np.int64)
+    opened[starts] += 1
+    opened[ends] -= 1
+    covered = np.cumsum(opened[:-1]) > 0
+    columns[:, 0] = np.where(covered, _IOB_I, _IOB_O)
+    columns[starts, 0] = _IOB_B
+    columns[covered, 1] = np.repeat(labels, ends - starts)
+    return columns
+
+
+def _write_entities(
+    doc: Doc, found: _DocSpans, columns: Optional[np.ndarray], spans_key: str
+) -> None:
+    """``set_doc_entities``'s writing, for one doc's spans; ``columns`` (from
+    ``_entity_columns``) replace the doc's entities, None keeps them."""
     spans = [Span(doc, *span) for span in zip(found.starts, found.ends, found.labels)]
     confidences = found.confidences
-    if overwrite:
-        doc.set_ents(spans, default="outside")
+    if columns is not None:
+        # What doc.set_ents(spans, default="outside") writes, 4x faster: set_ents checks
+        # for overlaps with a Python set of tokens. It zeroes only entity tokens' KB ids.
+        columns[:, 2] = np.where(columns[:, 0] == _IOB_O, doc.to_array(ENT_KB_ID), 0)
+        doc.from_array(_ENTITY_ATTRS, cast(Ints2d, columns))  # spaCy types it with thinc's
     else:
         keep = _outside_existing(doc, found.starts, found.ends).tolist()
         spans = [span for span, kept in zip(spans, keep) if kept]

@@ -132,6 +132,22 @@ def test_existing_entities_are_replaced_or_kept(nlp, overwrite):
     assert all(t.ent_iob_ in ("B", "I", "O") for t in doc)
 
 
+def test_overwriting_writes_what_set_ents_writes(nlp):
+    def linked_doc():
+        doc = nlp("John Smith visited New York on Monday .")
+        john = Span(doc, 0, 2, label="PER", kb_id="Q1", span_id="john")
+        doc.set_ents([john, Span(doc, 3, 5, label="LOC", kb_id="Q60")], default="missing")
+        return doc
+
+    (written,) = tag_docs([linked_doc()], {"Smith": "B-PER", "York": "B-LOC", "Monday": "B-ORG"})
+    expected = linked_doc()
+    expected.set_ents([Span(expected, e.start, e.end, e.label) for e in written.ents])
+    attrs = ["ENT_IOB", "ENT_TYPE", "ENT_KB_ID", "ENT_ID"]
+    assert written.to_array(attrs).tolist() == expected.to_array(attrs).tolist()
+    # set_ents clears the KB ids of the new entities' tokens only.
+    assert [t.ent_kb_id_ for t in written][:5] == ["Q1", "", "", "Q60", ""]
+
+
 def entities_and_group(doc):
     group = doc.spans["ctx_ner"]
     return (
