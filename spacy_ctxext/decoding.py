@@ -60,9 +60,14 @@ _ROWS_PER_BLOCK = 65_536
 
 def _normalise_rows(rows: np.ndarray) -> None:
     """Subtract from each row (last axis) its log-sum-exp, in place."""
+    peak = rows.max(axis=-1, keepdims=True)
+    # The sum in float64 and the log-sum-exp rounded to the rows' type before it is
+    # subtracted, as logaddexp.reduce rounded it: a float32 sum near 1 would turn
+    # logits that differ in their last bits (the same doc in another batch) into
+    # log-probabilities (and confidences) that differ in theirs.
+    sums = np.exp(rows - peak).sum(axis=-1, keepdims=True, dtype=np.float64)
     # A row of -inf gets nan, as logaddexp.reduce gave it (-inf - -inf).
-    rows -= rows.max(axis=-1, keepdims=True)
-    rows -= np.log(np.exp(rows).sum(axis=-1, keepdims=True))
+    rows -= (peak + np.log(sums)).astype(rows.dtype)
 
 
 def decode_docs(docs: Sequence[Doc], logits: np.ndarray, tag_names: Sequence[str]) -> List[DocTags]:
@@ -162,15 +167,17 @@ def set_batch_entities(
         confidences.tolist(),
     )
     columns = _entity_columns(len(tags), starts, ends, labels) if overwrite else None
+    span_bounds, token_bounds = doc_spans.tolist(), offsets.tolist()  # ints slice faster
     for doc, first, stop, begin, end in zip(
-        docs, doc_spans[:-1].tolist(), doc_spans[1:].tolist(), offsets[:-1], offsets[1:]
+        docs, span_bounds[:-1], span_bounds[1:], token_bounds[:-1], token_bounds[1:]
     ):
         doc_columns = None if columns is None else columns[begin:end]
         _write_entities(doc, found.between(first, stop), doc_columns, spans_key)
 
 
 class _DocSpans(NamedTuple):
-    """Spans as Python lists (one conversion per batch): first and end token, label id."""
+    """Spans as Python lists (one conversion per batch): first and end token, label id
+    and confidence."""
 
     starts: List[int]
     ends: List[int]
