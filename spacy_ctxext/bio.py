@@ -5,7 +5,8 @@
 so the scheme has one definition.
 """
 
-from typing import List, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -16,6 +17,7 @@ __all__ = [
     "tag_kinds",
     "transition_rules",
     "tags_to_spans",
+    "entity_bounds",
     "spans_to_tags",
     "biluo_to_bio",
 ]
@@ -46,13 +48,26 @@ def parse_tag(tag: str) -> Optional[Tuple[str, str]]:
 
 
 def tag_kinds(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per tag: is it a B tag, is it an I tag, and its entity label ("" for O)."""
+    """Per tag: is it a B tag, is it an I tag, and its entity label ("" for O).
+
+    Read-only arrays, parsed once per tag set: the decoder asks for every batch.
+    """
+    return _tag_kinds(tuple(tag_names))
+
+
+@lru_cache(maxsize=64)
+def _tag_kinds(tag_names: Tuple[str, ...]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     for name in tag_names:
         parse_tag(name)
     is_begin = np.array([name.startswith("B-") for name in tag_names], dtype=bool)
     is_inside = np.array([name.startswith("I-") for name in tag_names], dtype=bool)
     labels = np.array([name[2:] for name in tag_names], dtype=object)
-    return is_begin, is_inside, labels
+    return _read_only(is_begin), _read_only(is_inside), _read_only(labels)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared by every caller of the cache
+    return array
 
 
 def transition_rules(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
@@ -65,14 +80,30 @@ def transition_rules(tag_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
 
 def tags_to_spans(tag_ids: np.ndarray, tag_names: Sequence[str]) -> List[Span]:
     """``(start, end, label)`` of each entity of a valid tag sequence, ``end`` exclusive."""
-    is_begin, is_inside, labels = tag_kinds(tag_names)
+    tag_ids = np.asarray(tag_ids, dtype=np.int64)
+    starts, ends = entity_bounds(tag_ids, tag_names)
+    labels = tag_kinds(tag_names)[2]
+    return list(zip(starts.tolist(), ends.tolist(), labels[tag_ids[starts]].tolist()))
+
+
+def entity_bounds(
+    tag_ids: np.ndarray, tag_names: Sequence[str], seq_starts: Union[np.ndarray, Sequence[int]] = ()
+) -> Tuple[np.ndarray, np.ndarray]:
+    """First token and end (exclusive) of each entity, in order, of valid tag sequences
+    laid end to end, a sequence beginning at each of ``seq_starts`` (and at 0).
+
+    An entity's label is that of its first tag. An entity ends at a sequence's end,
+    so the spans are those each sequence would give alone.
+    """
+    is_begin, is_inside, _ = tag_kinds(tag_names)
     tag_ids = np.asarray(tag_ids, dtype=np.int64)
     starts = np.flatnonzero(is_begin[tag_ids])
     # In a valid sequence only I tags of the same entity follow a B, so each entity
-    # ends at the first non-I tag after its B, or at the end of the sequence.
-    stops = np.append(np.flatnonzero(~is_inside[tag_ids]), len(tag_ids))
-    ends = stops[np.searchsorted(stops, starts, side="right")]
-    return list(zip(starts.tolist(), ends.tolist(), labels[tag_ids[starts]].tolist()))
+    # ends at the first non-I tag after its B, or at the end of its sequence.
+    stopping = ~is_inside[tag_ids]
+    stopping[np.asarray(seq_starts, dtype=np.int64)] = True
+    stops = np.append(np.flatnonzero(stopping), len(tag_ids))
+    return starts, stops[np.searchsorted(stops, starts, side="right")]
 
 
 def spans_to_tags(n_tokens: int, spans: Sequence[Span]) -> List[str]:

@@ -14,7 +14,7 @@ from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
 from .bio import bio_tag_names
-from .decoding import DocTags, decode_docs, set_doc_entities
+from .decoding import DocTags, decode_docs, set_batch_entities
 from .gold import UnalignedEntitiesWarning, bio_targets, sample_docs, warn_unaligned
 from .settings import EncoderSettings
 
@@ -66,7 +66,7 @@ class CtxNER(TrainablePipe):
 
     The model scores every token (``spacy-ctxext.TokenClassifier.v1``); ``predict``
     decodes valid BIO sequences (``decoding.decode_docs``) and ``set_annotations``
-    writes them (``decoding.set_doc_entities``). Labels are inferred at
+    writes them (``decoding.set_batch_entities``). Labels are inferred at
     ``initialize``; ``cfg`` (labels, spans_key, overwrite) is saved with the pipe.
     """
 
@@ -198,14 +198,13 @@ class CtxNER(TrainablePipe):
         docs: the docs ``predict`` was given, in the same order.
         predictions: ``predict``'s output.
         """
-        for doc, decoded in zip(docs, predictions):
-            set_doc_entities(
-                doc,
-                decoded,
-                self.tag_names,
-                spans_key=self.cfg["spans_key"],
-                overwrite=self.cfg["overwrite"],
-            )
+        set_batch_entities(
+            list(docs),
+            predictions,
+            self.tag_names,
+            spans_key=self.cfg["spans_key"],
+            overwrite=self.cfg["overwrite"],
+        )
 
     def get_loss(
         self, examples: Iterable[Example], scores: List[Floats2d]

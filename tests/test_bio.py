@@ -11,6 +11,7 @@ from util import is_valid_bio
 from spacy_ctxext.bio import (
     biluo_to_bio,
     bio_tag_names,
+    entity_bounds,
     parse_tag,
     spans_to_tags,
     tag_kinds,
@@ -74,6 +75,28 @@ def test_tags_to_spans():
     assert tags_to_spans(np.array([0, 0, 3, 4]), names) == [(2, 4, "LOC")]
     assert tags_to_spans(np.zeros(0, dtype=np.int64), names) == []
     assert tags_to_spans([1, 2], names) == [(0, 2, "PER")]  # a list is fine too
+
+
+def test_entity_bounds_of_sequences_laid_end_to_end():
+    names = bio_tag_names(["PER", "LOC"])  # O B-PER I-PER B-LOC I-LOC
+    sequences = [[1, 2], [2, 3, 4], [], [3], [0, 1]]  # the second opens with a stray I
+    offsets = np.cumsum([0] + [len(tags) for tags in sequences])
+    starts, ends = entity_bounds(np.array(sum(sequences, [])), names, offsets[:-1])
+    # Each sequence's spans, as tags_to_spans gives them alone: none runs into the next.
+    alone = [
+        (offset + start, offset + end)
+        for offset, tags in zip(offsets.tolist(), sequences)
+        for start, end, _ in tags_to_spans(tags, names)
+    ]
+    assert list(zip(starts.tolist(), ends.tolist())) == alone == [(0, 2), (3, 5), (5, 6), (7, 8)]
+    assert entity_bounds(np.zeros(0, dtype=np.int64), names)[0].shape == (0,)
+
+
+def test_tag_kinds_are_shared_and_read_only():
+    names = bio_tag_names(["PER"])
+    assert all(a is b for a, b in zip(tag_kinds(names), tag_kinds(tuple(names))))
+    with pytest.raises(ValueError, match="read-only"):
+        tag_kinds(names)[0][0] = True
 
 
 def test_spans_to_tags():
