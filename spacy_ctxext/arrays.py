@@ -6,6 +6,7 @@ values) map to small ids through sorted key arrays instead of Python dicts.
 """
 
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -58,3 +59,28 @@ class SortedTable:
         """A table with these new keys (sorted, unique, none already here) added."""
         at = np.searchsorted(self.keys, keys)
         return SortedTable(np.insert(self.keys, at, keys), np.insert(self.values, at, values))
+
+
+# Reductions over a short last axis (a tag axis of 9-13): numpy reduces an (N, 13)
+# array row by row, ~10x slower than these passes over its columns (measured 1.47 ms
+# vs 0.13 ms for the max of 20,760 x 13 float32; 0.64 vs 0.42 ms for the sum). Not
+# argmax: numpy's own is faster than any pass over columns tried.
+
+
+def row_max(rows: np.ndarray, columns: Optional[Sequence[int]] = None) -> np.ndarray:
+    """``rows[..., columns].max(axis=-1)`` (all columns by default), the same values
+    (NaN propagates as there), without copying the columns."""
+    columns = range(rows.shape[-1]) if columns is None else columns
+    first, *others = columns
+    top = rows[..., first].copy()
+    for k in others:
+        np.maximum(top, rows[..., k], out=top)
+    return top
+
+
+def row_sum(rows: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """The sum over the last axis in ``dtype``, column after column."""
+    total = rows[..., 0].astype(dtype)
+    for k in range(1, rows.shape[-1]):
+        total += rows[..., k]
+    return total

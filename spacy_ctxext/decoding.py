@@ -14,6 +14,7 @@ from spacy.strings import StringStore
 from spacy.tokens import Doc, Span, SpanGroup
 from thinc.types import Ints2d
 
+from .arrays import row_max, row_sum
 from .bio import Span as SpanTuple
 from .bio import entity_bounds, tag_kinds
 from .viterbi import decode_joined
@@ -60,12 +61,12 @@ _ROWS_PER_BLOCK = 65_536
 
 def _normalise_rows(rows: np.ndarray) -> None:
     """Subtract from each row (last axis) its log-sum-exp, in place."""
-    peak = rows.max(axis=-1, keepdims=True)
+    peak = row_max(rows)[..., None]
     # The sum in float64 and the log-sum-exp rounded to the rows' type before it is
     # subtracted, as logaddexp.reduce rounded it: a float32 sum near 1 would turn
     # logits that differ in their last bits (the same doc in another batch) into
     # log-probabilities (and confidences) that differ in theirs.
-    sums = np.exp(rows - peak).sum(axis=-1, keepdims=True, dtype=np.float64)
+    sums = row_sum(np.exp(rows - peak))[..., None]
     # A row of -inf gets nan, as logaddexp.reduce gave it (-inf - -inf).
     rows -= (peak + np.log(sums)).astype(rows.dtype)
 

@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
+from .arrays import row_max
 from .bio import transition_rules
 
 
@@ -158,7 +159,7 @@ def _is_cut(
     # A cut whose own argmax is not free would open its segment with a violation;
     # leaving it out is exact and keeps the violations as they are.
     passed = free[current_best]
-    previous_top = previous.max(axis=1)
+    previous_top = row_max(previous)
     previous_free = free[previous_best]
     # inf - inf gives nan, which compares False: no cut, which is always safe.
     with np.errstate(invalid="ignore"):
@@ -166,7 +167,7 @@ def _is_cut(
             if not predecessors.any():
                 continue  # the tag never follows another one
             gain = current[:, tag] - current[:, sub]
-            slack = previous_top - previous[:, predecessors].max(axis=1)
+            slack = previous_top - row_max(previous, np.flatnonzero(predecessors).tolist())
             passed &= gain <= np.where(previous_free, slack, 0.0)
     return passed
 
