@@ -1,11 +1,11 @@
-"""numpy building blocks of the host path: runs laid end to end, and sorted-key lookups.
+"""numpy building blocks of the host path: runs laid end to end, key tables, and
+reductions over a short axis.
 
 A batch's docs, words or windows are handled as runs of one flat array (one numpy call
 for the whole batch instead of one per doc); spaCy's 64-bit hashes (ORTH, attribute
-values) map to small ids through sorted key arrays instead of Python dicts.
+values) map to small ids through numpy tables instead of Python dicts.
 """
 
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -32,33 +32,73 @@ def sorted_lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, mis
     return np.where(keys[at] == queries, values[at], missing)
 
 
-@dataclass(frozen=True)
-class SortedTable:
-    """An immutable map of uint64 keys to int64 values; ``with_`` returns a new one, so a
-    reader (another thread) always sees a whole table.
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: spreads any keys
 
-    A binary search per query (~75 ns in 20k keys, here). A bucket index by the keys'
-    top bits halved that, but rebuilding it on every insert cost 9 ms at 200k keys,
-    and caches insert new words in most batches of a stream.
+
+class KeyTable:
+    """A map of uint64 keys to int64 values: open addressing with linear probing in
+    numpy arrays, so a batch of lookups or inserts is a few vectorised passes. A lookup
+    reads ~1.5 slots (the table is at most half full) where a binary search over sorted
+    keys reads ~log2(n), scattered: measured 4x faster for 13k queries in 20k keys, and
+    an insert costs its keys, not a copy of the table. Not thread-safe: a table shared
+    between threads is used under its owner's lock.
     """
 
-    keys: np.ndarray
-    values: np.ndarray
+    def __init__(self, capacity: int = 1024) -> None:
+        self._allocate(max(2, 1 << (capacity - 1).bit_length()))
+        self.size = 0
 
-    @classmethod
-    def empty(cls) -> "SortedTable":
-        return cls(np.zeros(0, np.uint64), np.zeros(0, np.int64))
+    def _allocate(self, capacity: int) -> None:
+        self.keys = np.zeros(capacity, np.uint64)
+        self.values = np.zeros(capacity, np.int64)
+        self.used = np.zeros(capacity, bool)
+        self.shift = np.uint64(64 - (capacity.bit_length() - 1))
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self.size
+
+    def _homes(self, keys: np.ndarray) -> np.ndarray:
+        return ((np.asarray(keys, np.uint64) * _FIBONACCI) >> self.shift).astype(np.int64)
 
     def get(self, queries: np.ndarray, missing: int = -1) -> np.ndarray:
-        return sorted_lookup(self.keys, self.values, queries, missing)
+        """The value of each query, ``missing`` where the table lacks it."""
+        queries = np.asarray(queries, np.uint64)
+        found = np.full(len(queries), missing, dtype=np.int64)
+        pending, slot = np.arange(len(queries)), self._homes(queries)
+        mask = len(self.keys) - 1
+        while len(pending):
+            occupied = self.used[slot]
+            hit = occupied & (self.keys[slot] == queries[pending])
+            found[pending[hit]] = self.values[slot[hit]]
+            more = occupied & ~hit
+            pending, slot = pending[more], (slot[more] + 1) & mask
+        return found
 
-    def with_(self, keys: np.ndarray, values: np.ndarray) -> "SortedTable":
-        """A table with these new keys (sorted, unique, none already here) added."""
-        at = np.searchsorted(self.keys, keys)
-        return SortedTable(np.insert(self.keys, at, keys), np.insert(self.values, at, values))
+    def insert(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add these keys (unique, none already here) with their values."""
+        keys, values = np.asarray(keys, np.uint64), np.asarray(values, np.int64)
+        if 2 * (self.size + len(keys)) > len(self.keys):
+            self._grow(2 * (self.size + len(keys)))
+        pending, slot = np.arange(len(keys)), self._homes(keys)
+        mask = len(self.keys) - 1
+        while len(pending):
+            free = np.flatnonzero(~self.used[slot])
+            # Keys wanting one free slot: the first takes it, the others probe on.
+            _, first = np.unique(slot[free], return_index=True)
+            taking = free[first]
+            placed = slot[taking]
+            self.keys[placed], self.values[placed] = keys[pending[taking]], values[pending[taking]]
+            self.used[placed] = True
+            waiting = np.ones(len(pending), dtype=bool)
+            waiting[taking] = False
+            pending, slot = pending[waiting], (slot[waiting] + 1) & mask
+        self.size += len(keys)
+
+    def _grow(self, at_least: int) -> None:
+        keys, values = self.keys[self.used], self.values[self.used]
+        self._allocate(1 << (at_least - 1).bit_length())
+        self.size = 0
+        self.insert(keys, values)
 
 
 # Reductions over a short last axis (a tag axis of 9-13): numpy reduces an (N, 13)

@@ -1,5 +1,6 @@
 """The built-in channels (see ``channels``), registered in spaCy's ``misc`` registry."""
 
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -11,7 +12,7 @@ from spacy.lexeme import Lexeme
 from spacy.tokens import Doc
 from spacy.util import filter_spans, registry
 
-from .arrays import SortedTable, sorted_lookup
+from .arrays import KeyTable, sorted_lookup
 from .channels import Channel, extension_values
 
 CASING_CLASSES = ("other", "lower", "Title", "UPPER", "mixed", "digits", "punct")
@@ -26,25 +27,25 @@ class CasingChannel(Channel):
     """
 
     n_values = len(CASING_CLASSES)
-    max_known = 1_000_000  # distinct words remembered (16 bytes each)
+    max_known = 200_000  # distinct words remembered (a 9 MB table at most)
 
     def __init__(self) -> None:
-        self._known = SortedTable.empty()
+        self._known = KeyTable()
+        self._lock = threading.Lock()  # a pipeline may plan in a worker thread
 
     def token_ids(self, doc: Doc) -> np.ndarray:
         return self.batch_token_ids([doc])
 
     def batch_token_ids(self, docs: Sequence[Doc]) -> np.ndarray:
         orths = np.concatenate([doc.to_array(ORTH) for doc in docs] + [np.zeros(0, np.uint64)])
-        known = self._known
-        ids = known.get(orths)
-        if (ids < 0).any():
-            if len(known) >= self.max_known:  # forget all: this batch's words come back
-                known, ids = SortedTable.empty(), np.full(len(orths), -1)
-            new = np.unique(orths[ids < 0])
-            classes = casing_classes([docs[0].vocab[orth] for orth in new.tolist()])
-            self._known = known.with_(new, classes)
+        with self._lock:
             ids = self._known.get(orths)
+            if (ids < 0).any():
+                if len(self._known) >= self.max_known:  # forget all; this batch's come back
+                    self._known, ids = KeyTable(), np.full(len(orths), -1)
+                new = np.unique(orths[ids < 0])
+                self._known.insert(new, casing_classes([docs[0].vocab[o] for o in new.tolist()]))
+                ids = self._known.get(orths)
         return ids
 
 

@@ -22,12 +22,13 @@ from typing import List, Optional, Sequence, Tuple, cast
 import numpy as np
 from spacy.tokens import Doc
 
-from .arrays import SortedTable, ragged_arange, run_starts
+from .arrays import KeyTable, ragged_arange, run_starts
 from .word_rules import is_exact
 
 __all__ = ["WordCache", "word_cache"]
 
-# A cache past either bound is cleared before the next batch: about 40 MB at most.
+# A cache past either bound is cleared before the next batch: about 45 MB at most (its
+# key table, at most half full, is 9 MB of it).
 MAX_WORDS = 200_000
 MAX_PIECES = 2_000_000
 # The words a cache lacks go to the tokenizer joined by ' ', in blocks of about this many
@@ -64,7 +65,7 @@ class _Store:
     after the token's start (``n_pieces`` for a token after the word's last piece).
     """
 
-    entries: SortedTable  # each word key's entry
+    entries: KeyTable  # each word key's entry (grows in place, under the cache's lock)
     ids: np.ndarray
     id_start: np.ndarray
     n_pieces: np.ndarray
@@ -75,7 +76,7 @@ class _Store:
     @classmethod
     def empty(cls) -> "_Store":
         z = np.zeros(0, np.int64)
-        return cls(SortedTable.empty(), np.zeros(0, np.int32), z, z, z, z, z)
+        return cls(KeyTable(), np.zeros(0, np.int32), z, z, z, z, z)
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The entry of each key, -1 where the cache lacks it."""
@@ -83,9 +84,9 @@ class _Store:
 
     def add(self, keys: np.ndarray, ids: np.ndarray, n_pieces: np.ndarray, n_tokens, tok):
         """A store with the new words (sorted unique ``keys``, none already here)."""
-        entries = np.arange(len(keys)) + len(self.n_pieces)
+        self.entries.insert(keys, np.arange(len(keys)) + len(self.n_pieces))
         return _Store(
-            entries=self.entries.with_(keys, entries),
+            entries=self.entries,
             ids=np.concatenate([self.ids, ids]),
             id_start=np.concatenate([self.id_start, run_starts(n_pieces) + len(self.ids)]),
             n_pieces=np.concatenate([self.n_pieces, n_pieces]),
