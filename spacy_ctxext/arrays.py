@@ -83,9 +83,10 @@ class KeyTable:
         mask = len(self.keys) - 1
         while len(pending):
             free = np.flatnonzero(~self.used[slot])
-            # Keys wanting one free slot: the first takes it, the others probe on.
-            _, first = np.unique(slot[free], return_index=True)
-            taking = free[first]
+            # Keys wanting one free slot: one takes it (whichever write lands in the free
+            # slot's unused value), the others probe on. No sort, unlike np.unique.
+            self.values[slot[free]] = free
+            taking = free[self.values[slot[free]] == free]
             placed = slot[taking]
             self.keys[placed], self.values[placed] = keys[pending[taking]], values[pending[taking]]
             self.used[placed] = True

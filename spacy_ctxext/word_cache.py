@@ -14,6 +14,7 @@ cache in numpy. ``wordpieces.tokenize_docs`` uses this for the tokenizers
 ``word_rules.is_exact`` accepts and aligns by character offsets for any other.
 """
 
+import copy
 import json
 import threading
 from dataclasses import dataclass
@@ -111,6 +112,16 @@ class WordCache:
     def clear(self) -> None:
         with self.lock:
             self.store = _Store.empty()
+
+    def snapshot(self) -> "_Store":
+        """The cache's words now, kept apart from later batches' (its key table grows in
+        place); ``restore`` puts them back."""
+        with self.lock:
+            return copy.deepcopy(self.store)
+
+    def restore(self, snapshot: "_Store") -> None:
+        with self.lock:
+            self.store = snapshot
 
     def doc_arrays(self, backend, docs: Sequence[Doc], attrs: List[np.ndarray]) -> List[Arrays]:
         """Per doc: ids, token_piece, token_starts and sentence_starts (as ``DocPieces``).
