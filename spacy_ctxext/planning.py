@@ -95,19 +95,10 @@ def plan_batch(
     lengths = windows.lengths + n_special
     token_window, token_col = _locate_tokens(joined.token_piece, windows, len(prefix))
     groups = pack_by_budget(lengths, batch_wordpieces)
-    batch_of_window = np.zeros(len(lengths), dtype=np.int64)
-    row_of_window = np.zeros(len(lengths), dtype=np.int64)
-    for b, members in enumerate(groups):
-        batch_of_window[members] = b
-        row_of_window[members] = np.arange(len(members))
-    # Group the tokens by batch with one sort instead of one scan of all tokens per batch.
-    placed = np.flatnonzero(token_window >= 0)
-    placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
-    bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
+    row_of_window, tokens_of_batch = _tokens_by_batch(token_window, groups, len(lengths))
     piece_channels = joined.piece_rows(token_channels)  # None without channels
     batches = []
-    for b, members in enumerate(groups):
-        tokens = placed[bounds[b] : bounds[b + 1]]
+    for members, tokens in zip(groups, tokens_of_batch):
         starts, n_pieces = windows.start[members], windows.lengths[members]
         input_ids, mask = _pad_windows(joined.ids, starts, n_pieces, specials, pad_id)
         channel_ids = None
@@ -120,6 +111,20 @@ def plan_batch(
     if trim_after_tokens is not None and doc_lengths.sum() >= trim_after_tokens:
         trim_heap()
     return BatchPlan(batches, np.flatnonzero(token_window < 0), doc_lengths)
+
+
+def _tokens_by_batch(token_window: np.ndarray, groups: List[np.ndarray], n_windows: int):
+    """Each window's row in its batch, and each batch's tokens (in token order)."""
+    batch_of_window = np.zeros(n_windows, dtype=np.int64)
+    row_of_window = np.zeros(n_windows, dtype=np.int64)
+    for b, members in enumerate(groups):
+        batch_of_window[members] = b
+        row_of_window[members] = np.arange(len(members))
+    # Group the tokens by batch with one sort instead of one scan of all tokens per batch.
+    placed = np.flatnonzero(token_window >= 0)
+    placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
+    bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
+    return row_of_window, [placed[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 @dataclass(frozen=True)
