@@ -101,14 +101,14 @@ def span_confidences(
     of it, and unlike the product it does not shrink with the span's length.
     """
     bounds = np.array([(start, end) for start, end, _ in spans], dtype=np.int64).reshape(-1, 2)
-    token_log_probs = _decoded_log_probs(DocTags(np.asarray(tag_ids), np.asarray(log_probs)))
+    token_log_probs = _decoded_log_probs(np.asarray(log_probs), tag_ids)
     return _lowest_probabilities(token_log_probs, bounds[:, 0], bounds[:, 1])
 
 
-def _decoded_log_probs(decoded: DocTags) -> np.ndarray:
+def _decoded_log_probs(log_probs: np.ndarray, tag_ids: np.ndarray) -> np.ndarray:
     """Per token, the log-probability of its decoded tag."""
-    tag_ids = np.asarray(decoded.tags, dtype=np.int64)
-    return decoded.log_probs[np.arange(len(tag_ids)), tag_ids]
+    tag_ids = np.asarray(tag_ids, dtype=np.int64)
+    return log_probs[np.arange(len(tag_ids)), tag_ids]
 
 
 def _lowest_probabilities(
@@ -155,9 +155,8 @@ def set_batch_entities(
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     tags = np.concatenate([np.asarray(decoded.tags, dtype=np.int64) for decoded in predictions])
     starts, ends = entity_bounds(tags, tag_names, offsets[:-1][lengths > 0])
-    confidences = _lowest_probabilities(
-        np.concatenate([_decoded_log_probs(decoded) for decoded in predictions]), starts, ends
-    )
+    token_log_probs = [_decoded_log_probs(d.log_probs, d.tags) for d in predictions]
+    confidences = _lowest_probabilities(np.concatenate(token_log_probs), starts, ends)
     labels = _label_ids(docs[0].vocab.strings, tag_names, tags[starts])
     doc_spans = np.searchsorted(starts, offsets)  # doc i's spans: doc_spans[i]:doc_spans[i+1]
     doc_starts = np.repeat(offsets[:-1], np.diff(doc_spans))

@@ -99,12 +99,12 @@ def plan_batch(
     piece_channels = joined.piece_rows(token_channels)  # None without channels
     batches = []
     for members, tokens in zip(groups, tokens_of_batch):
-        starts, n_pieces = windows.start[members], windows.lengths[members]
-        input_ids, mask = _pad_windows(joined.ids, starts, n_pieces, specials, pad_id)
+        n_pieces = windows.lengths[members]
+        gather = _gather(windows.start[members], n_pieces, len(prefix))
+        input_ids, mask = _pad_windows(joined.ids, gather, n_pieces, specials, pad_id)
         channel_ids = None
         if piece_channels is not None:
-            width = input_ids.shape[1]
-            channel_ids = _place_runs(piece_channels, starts, n_pieces, width, len(prefix), 0)
+            channel_ids = _place(piece_channels, gather, mask.shape, 0)
         rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
         batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens), channel_ids))
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
@@ -233,28 +233,35 @@ def _locate_tokens(token_piece: np.ndarray, windows: Windows, n_prefix: int):
     return token_window, token_col
 
 
-def _pad_windows(ids, starts, n_pieces, specials, pad_id):
+def _gather(starts: np.ndarray, n_pieces: np.ndarray, column: int):
+    """Where a batch's window pieces go: row and column in the padded batch (from
+    ``column`` on), and their index in the joined pieces. Shared by the ids and the
+    channel rows of one batch."""
+    source = ragged_arange(starts, n_pieces)
+    row = np.repeat(np.arange(len(starts)), n_pieces)
+    return row, column + source - np.repeat(starts, n_pieces), source
+
+
+def _place(source: np.ndarray, gather, shape: Tuple[int, int], fill: int) -> np.ndarray:
+    """(rows, width, ...) int32: the gathered rows of ``source``, ``fill`` elsewhere."""
+    row, col, at = gather
+    out = np.full(shape + source.shape[1:], fill, dtype=np.int32)
+    out[row, col] = source[at]
+    return out
+
+
+def _pad_windows(ids, gather, n_pieces, specials, pad_id):
     """(rows, width) int32 ids of ``[prefix, window's pieces, suffix]``, padded, and the mask."""
     prefix, suffix = specials
     lengths = n_pieces + len(prefix) + len(suffix)
     width = int(lengths.max())
-    input_ids = _place_runs(ids, starts, n_pieces, width, len(prefix), pad_id)
+    input_ids = _place(ids, gather, (len(n_pieces), width), pad_id)
     input_ids[:, : len(prefix)] = prefix
-    rows = np.arange(len(starts))
+    rows = np.arange(len(n_pieces))
     for i, special in enumerate(suffix):
         input_ids[rows, len(prefix) + n_pieces + i] = special
     mask = (np.arange(width) < lengths[:, None]).astype(np.int32)
     return input_ids, mask
-
-
-def _place_runs(source, starts, lengths, width, column, fill) -> np.ndarray:
-    """(rows, width, ...) int32: row r holds ``source[starts[r]:][:lengths[r]]`` from
-    ``column`` on, ``fill`` elsewhere."""
-    out = np.full((len(starts), width) + source.shape[1:], fill, dtype=np.int32)
-    row = np.repeat(np.arange(len(starts)), lengths)
-    offset = ragged_arange(np.zeros(len(starts), np.int64), lengths)
-    out[row, column + offset] = source[ragged_arange(starts, lengths)]
-    return out
 
 
 def _int32(

@@ -84,7 +84,9 @@ class _Store:
         return self.entries.get(keys)
 
     def add(self, keys: np.ndarray, ids: np.ndarray, n_pieces: np.ndarray, n_tokens, tok):
-        """A store with the new words (sorted unique ``keys``, none already here)."""
+        """A store with the new words (sorted unique ``keys``, none already here). The
+        key table is shared and grows in place: this store replaces the one it came from
+        (``WordCache.snapshot`` keeps a copy apart)."""
         self.entries.insert(keys, np.arange(len(keys)) + len(self.n_pieces))
         return _Store(
             entries=self.entries,

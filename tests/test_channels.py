@@ -67,8 +67,7 @@ def test_casing_of_a_batch_is_each_docs_from_their_flags():
     flags = ("is_digit", "is_punct", "is_title", "is_upper", "is_lower", "is_alpha")
     for doc in docs:
         expected = [
-            next((c for f, c in zip(flags, (5, 6, 2, 3, 1, 4)) if getattr(t, f)), 0)
-            for t in doc
+            next((c for f, c in zip(flags, (5, 6, 2, 3, 1, 4)) if getattr(t, f)), 0) for t in doc
         ]
         assert channel.token_ids(doc).tolist() == expected
         assert len(channel._known) <= channel.max_known + max(len(d) for d in docs)
