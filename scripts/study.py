@@ -45,6 +45,10 @@ ARMS = {
     "conll-docsent-casing-memory": ("conll_casing_memory", "conll2003", "test", DOC_SENTENCES),
     "conll-ext-copy": ("doc_ext", "conll2003", "test", []),
     "conll-ext-interp": ("doc_ext", "conll2003", "test", INTERPOLATE),
+    # Raw text (issue #21): trained, selected and scored on the documents' text.
+    "conll-context512": ("conll_context", "conll2003", "test", []),
+    "conll-context256": ("conll_context", "conll2003", "test", windows(256, 64)),
+    "conll-sentencizer": ("conll_sentencizer", "conll2003", "test", []),
     "conll-anchor": ("anchor", "conll2003", "test", []),
     "conll-anchor-getter": ("anchor_getter", "conll2003", "test", []),
     "litbank-doc512": ("conll_doc", "litbank", "dev", []),
@@ -55,6 +59,8 @@ ARMS = {
     "litbank-doc512-memory": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-slots": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS + SUMMARY_SLOTS),
     "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", []),
+    "litbank-context512": ("conll_context", "litbank", "dev", []),
+    "litbank-sentencizer": ("conll_sentencizer", "litbank", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
 DEFAULT_STEPS = 300
