@@ -1,8 +1,14 @@
 """Evaluate any spaCy pipeline that sets ``doc.ents`` against a gold ``.spacy`` DocBin.
 
-Reports spaCy's own scorer (``ents_p/r/f``, ``ents_per_type``), the seqeval entity-level
-report (strict IOB2, i.e. CoNLL-style exact-span matching) and a token-level report
-(per-type P/R/F over tokens, ignoring the B/I prefix).
+Scored first as users run it: each gold doc's **text** goes through the whole pipeline,
+its own tokenizer included, and is aligned to the gold doc by spaCy's ``Example``, as
+``spacy evaluate`` (no flags) and ``nlp(text)`` do (``raw_text``). Beside it, labelled:
+the gold tokens without sentence starts (``gold_tokens``) and with the gold sentence
+starts (``gold_sentences``), which no user's text has. For each: spaCy's own scorer
+(``ents_p/r/f``, ``ents_per_type``), the seqeval entity-level report (strict IOB2, i.e.
+CoNLL-style exact-span matching), a token-level report (per-type P/R/F over tokens,
+ignoring the B/I prefix), label consistency, unseen-entity scores and entity P/R/F by
+where an entity stands in its document (``spacy_ctxext.breakdown``).
 
     python -m spacy_ctxext.evaluate MODEL DATA.spacy --output metrics/NAME.json
 """
@@ -22,9 +28,10 @@ from seqeval.scheme import IOB2
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, DocBin
-from spacy.training import Example
+from spacy.training import Corpus, Example
 
 from .bio import spans_to_tags
+from .breakdown import entity_breakdown
 from .consistency import entity_consistency
 from .gazetteer import entity_labels, read_docs, unseen_scores
 from .readers import unannotated_copy
@@ -69,6 +76,13 @@ def load_pipeline(model: Union[str, Path, Language], gpu_id: int = -1) -> Langua
 def iob2_tags(doc: Doc) -> List[str]:
     """IOB2 tags ("B-X", "I-X", "O") from ``doc.ents``; missing annotation counts as "O"."""
     return spans_to_tags(len(doc), [(e.start, e.end, e.label_) for e in doc.ents])
+
+
+def aligned_iob2_tags(example: Example) -> List[str]:
+    """IOB2 tags on the reference tokens of the predicted entities, mapped as spaCy's
+    scorer maps them (a prediction whose edges fall inside a gold token is left out)."""
+    spans = example.get_aligned_spans_x2y(example.predicted.ents)
+    return spans_to_tags(len(example.reference), [(e.start, e.end, e.label_) for e in spans])
 
 
 def _prf(tp: int, n_pred: int, n_true: int) -> Dict[str, float]:
@@ -157,6 +171,31 @@ def seqeval_reports(y_true: List[List[str]], y_pred: List[List[str]]) -> Dict[st
     }
 
 
+PROTOCOLS = {
+    "raw_text": "each doc's text, tokenized and annotated by the whole pipeline "
+    "(as `spacy evaluate` without flags and `nlp(text)`)",
+    "gold_tokens": "the gold tokens, no sentence starts",
+    "gold_sentences": "the gold tokens and gold sentence starts (the study's protocol before #21)",
+}
+PRIMARY_PROTOCOL = "raw_text"
+
+
+def protocol_examples(nlp: Language, data_path: Union[str, Path], protocol: str) -> List[Example]:
+    """The gold docs of ``data_path`` paired with what ``protocol`` gives the pipeline.
+
+    ``raw_text`` is spaCy's own ``Corpus`` (``gold_preproc = False``), the examples that
+    ``spacy evaluate`` and ``spacy train``'s dev set build: ``nlp.make_doc(doc.text)``.
+    """
+    if protocol == "raw_text":
+        return list(Corpus(data_path, gold_preproc=False)(nlp))
+    golds = DocBin().from_disk(data_path).get_docs(nlp.vocab)
+    if protocol == "gold_sentences":
+        return [Example(unannotated_copy(nlp, gold), gold) for gold in golds]
+    if protocol == "gold_tokens":
+        return [Example(unannotated_copy(nlp, gold, sentences=False), gold) for gold in golds]
+    raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
+
+
 def evaluate_pipeline(
     model: Union[str, Path, Language],
     data_path: Union[str, Path],
@@ -164,17 +203,39 @@ def evaluate_pipeline(
     batch_size: int = 8,
     gpu_id: int = -1,
     seen: Optional[Union[str, Path]] = None,
+    protocols: Sequence[str] = tuple(PROTOCOLS),
 ) -> Dict[str, Any]:
     """Score ``model`` on the gold docs in ``data_path`` (a DocBin); JSON-serialisable result.
 
+    The first of ``protocols`` (raw text by default) gives the top-level scores, labelled
+    by ``protocol``; the others are under ``other_protocols``, each with the same keys.
     seen: a training DocBin; adds ``unseen``, the scores on entities whose string is not
         one of its entities' (see ``spacy_ctxext.gazetteer.unseen_scores``).
     """
+    if not protocols:
+        raise ValueError("no protocol to score: give at least one of " + ", ".join(PROTOCOLS))
     nlp = load_pipeline(model, gpu_id)
-    golds = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
-    if not golds:
+    strings = None if seen is None else _strings(seen)
+    scored = {
+        protocol: score_examples(
+            nlp, protocol_examples(nlp, data_path, protocol), data_path, batch_size, strings
+        )
+        for protocol in protocols
+    }
+    primary = scored.pop(protocols[0])
+    return {"protocol": protocols[0], **primary, "other_protocols": scored}
+
+
+def score_examples(
+    nlp: Language,
+    examples: List[Example],
+    data_path: Union[str, Path],
+    batch_size: int,
+    seen: Optional[set],
+) -> Dict[str, Any]:
+    """Run the pipeline over ``examples`` and score its entities every way we report."""
+    if not examples:
         raise ValueError(f"no documents in {data_path}")
-    examples = [Example(unannotated_copy(nlp, gold), gold) for gold in golds]
     scorer = _KeepingScorer(nlp)
     scores = nlp.evaluate(examples, batch_size=batch_size, scorer=scorer)
     if scores.get("ents_f") is None:  # no component with an NER scorer: score doc.ents anyway
@@ -183,23 +244,24 @@ def evaluate_pipeline(
     annotated = [eg for eg in scorer.examples if eg.reference.has_annotation("ENT_IOB")]
     if not annotated:
         raise ValueError(f"no document in {data_path} has entity annotation to score against")
-    if len(annotated) < len(golds):
+    if len(annotated) < len(examples):
         warnings.warn(
-            f"{data_path}: {len(golds) - len(annotated)} of {len(golds)} docs have no entity "
-            "annotation and are not scored (spaCy's scorer skips them too)",
-            stacklevel=2,
+            f"{data_path}: {len(examples) - len(annotated)} of {len(examples)} docs have no "
+            "entity annotation and are not scored (spaCy's scorer skips them too)",
+            stacklevel=3,
         )
     y_true = [iob2_tags(eg.reference) for eg in annotated]
-    y_pred = [iob2_tags(eg.predicted) for eg in annotated]
-    unseen = {} if seen is None else {"unseen": unseen_scores(annotated, _strings(seen))}
+    y_pred = [aligned_iob2_tags(eg) for eg in annotated]
+    unseen = {} if seen is None else {"unseen": unseen_scores(annotated, seen)}
     return {
         "spacy": _plain(scores),
         "seqeval": seqeval_reports(y_true, y_pred),
         "consistency": entity_consistency(annotated),
+        "breakdown": entity_breakdown(annotated),
         **unseen,
-        "docs": len(golds),
+        "docs": len(examples),
         "docs_scored": len(annotated),
-        "tokens": sum(len(gold) for gold in golds),
+        "tokens": sum(len(eg.reference) for eg in examples),
         "words_per_second": float(scores.get("speed", 0.0)),
     }
 
@@ -229,22 +291,53 @@ def format_spacy_scores(scores: Dict[str, Any]) -> str:
 
 
 def format_results(result: Dict[str, Any]) -> str:
-    """The full text report printed by the CLI and written beside the JSON."""
-    return "\n".join(
-        [
-            f"docs: {result['docs']}  tokens: {result['tokens']}  "
-            f"words/s: {result['words_per_second']:.1f}",
-            "",
-            "== spaCy scorer (ents, %) ==",
-            format_spacy_scores(result["spacy"]),
-            "== seqeval entity-level (strict, IOB2) ==",
-            result["seqeval"]["entity_text"],
-            "== token-level (B/I prefix ignored) ==",
-            result["seqeval"]["token_text"],
-            _format_consistency(result.get("consistency")),
-            _format_unseen(result.get("unseen")),
-        ]
-    )
+    """The full text report printed by the CLI and written beside the JSON: each
+    protocol's entity P/R/F first, then every report of the first protocol, then the
+    per-type scores of the others."""
+    protocols = {result["protocol"]: result, **result.get("other_protocols", {})}
+    sections = [
+        f"docs: {result['docs']}  tokens: {result['tokens']}  "
+        f"words/s ({result['protocol']}): {result['words_per_second']:.1f}",
+        "",
+        "== entity P/R/F by how the docs reach the pipeline (spaCy scorer, %) ==",
+        _format_protocols(protocols),
+        f"== {result['protocol']}: spaCy scorer (ents, %) ==",
+        format_spacy_scores(result["spacy"]),
+        f"== {result['protocol']}: seqeval entity-level (strict, IOB2) ==",
+        result["seqeval"]["entity_text"],
+        f"== {result['protocol']}: token-level (B/I prefix ignored) ==",
+        result["seqeval"]["token_text"],
+        _format_consistency(result.get("consistency")),
+        _format_unseen(result.get("unseen")),
+        _format_breakdown(result.get("breakdown")),
+    ]
+    for name, scores in result.get("other_protocols", {}).items():
+        sections += [f"== {name}: spaCy scorer (ents, %) ==", format_spacy_scores(scores["spacy"])]
+    return "\n".join(sections)
+
+
+def _format_protocols(protocols: Dict[str, Dict[str, Any]]) -> str:
+    width = max(len(name) for name in protocols)
+    lines = [f"{'':<{width}} {'P':>8}{'R':>8}{'F':>8}"]
+    for name, scores in protocols.items():
+        row = "".join(
+            f"{100 * (scores['spacy'].get(k) or 0.0):>8.2f}" for k in ("ents_p", "ents_r", "ents_f")
+        )
+        lines.append(f"{name:<{width}} {row}  {PROTOCOLS.get(name, '')}")
+    return "\n".join(lines) + "\n"
+
+
+def _format_breakdown(breakdown: Optional[Dict[str, Dict[str, Dict[str, float]]]]) -> str:
+    if not breakdown:
+        return ""
+    lines = ["== entity P/R/F by mention (first of its string in the doc, or a repeat) and by "
+             "where in the doc it starts (%) =="]  # fmt: skip
+    lines.append(f"{'':<18} {'P':>8}{'R':>8}{'F':>8}{'gold':>8}{'pred':>8}")
+    for name, buckets in breakdown.items():
+        for bucket, row in buckets.items():
+            values = "".join(f"{100 * row[k]:>8.2f}" for k in ("p", "r", "f"))
+            lines.append(f"{name + ' ' + bucket:<18} {values}{row['gold']:>8}{row['predicted']:>8}")
+    return "\n".join(lines) + "\n"
 
 
 def _format_consistency(consistency: Optional[Dict[str, float]]) -> str:
@@ -279,11 +372,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--gpu-id", "-g", type=int, default=-1)
     parser.add_argument("--batch-size", "-b", type=int, default=8)
     parser.add_argument("--seen", help="training .spacy: also score entities unseen in it")
+    parser.add_argument(
+        "--protocols",
+        default=",".join(PROTOCOLS),
+        help="comma-separated, the first one reported first: " + ", ".join(PROTOCOLS),
+    )
     args = parser.parse_args(argv)
     if args.output and Path(args.output).suffix == ".txt":
         parser.error("--output is the JSON file; the .txt report is written beside it")
     result = evaluate_pipeline(
-        args.model, args.data, batch_size=args.batch_size, gpu_id=args.gpu_id, seen=args.seen
+        args.model,
+        args.data,
+        batch_size=args.batch_size,
+        gpu_id=args.gpu_id,
+        seen=args.seen,
+        protocols=[name.strip() for name in args.protocols.split(",") if name.strip()],
     )
     text = format_results(result)
     print(text)

@@ -18,10 +18,11 @@ from spacy.util import registry
 __all__ = ["GoldDocCorpus", "create_gold_doc_corpus", "unannotated_copy"]
 
 
-def unannotated_copy(nlp: Language, gold: Doc) -> Doc:
-    """The gold doc's tokens (and sentence starts, if any) with no other annotation."""
+def unannotated_copy(nlp: Language, gold: Doc, *, sentences: bool = True) -> Doc:
+    """The gold doc's tokens (and, with ``sentences``, its sentence starts, if any) with
+    no other annotation."""
     sent_starts: Optional[List[Union[bool, int, None]]] = None  # as Doc() takes it
-    if gold.has_annotation("SENT_START"):
+    if sentences and gold.has_annotation("SENT_START"):
         sent_starts = [token.is_sent_start for token in gold]
     return Doc(
         nlp.vocab,

@@ -1,11 +1,14 @@
 """spacy_ctxext.evaluate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
 
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
-from util import make_ruler_nlp, write_gold
+from util import TRAIN_DATA, make_ruler_nlp, write_gold
 
 from spacy_ctxext.evaluate import (
     evaluate_pipeline,
@@ -161,3 +164,83 @@ def test_gold_docs_without_entity_annotation_are_skipped_like_spacy(tmp_path):
     DocBin(docs=[Doc(nlp.vocab, words=["x"])]).to_disk(tmp_path / "bare.spacy")
     with pytest.raises(ValueError, match="no document .* has entity annotation"):
         evaluate_pipeline(str(tmp_path / "model"), str(tmp_path / "bare.spacy"))
+
+
+def test_protocols_are_labelled(result):
+    assert result["protocol"] == "raw_text"
+    assert list(result["other_protocols"]) == ["gold_tokens", "gold_sentences"]
+    for scores in result["other_protocols"].values():
+        assert set(scores) == set(result) - {"protocol", "other_protocols"}
+    # The ruler's gold docs are tokenized as spaCy tokenizes their text: all protocols agree.
+    assert result["other_protocols"]["gold_tokens"]["spacy"]["ents_f"] == pytest.approx(8 / 11)
+
+
+def _gold_on_other_tokens(nlp, path):
+    """Gold docs whose tokens are not the tokenizer's ("Reuters" is "Reu" + "ters",
+    "Monday." and "money." one token each) and whose sentences the gold marks: raw text
+    has neither."""
+    db = DocBin()
+    for text, ents in TRAIN_DATA:
+        words = text.split()
+        spaces = [True] * (len(words) - 1) + [False]
+        if all(end < len(text) - 2 for _, end, _ in ents):  # the last word is no entity's
+            words[-2:], spaces[-2:] = [words[-2] + words[-1]], [False]
+        if words[0] == "Reuters":
+            words[:1], spaces[:1] = ["Reu", "ters"], [False, True]
+        doc = Doc(nlp.vocab, words=words, spaces=spaces)
+        doc[0].is_sent_start = True
+        doc.ents = [doc.char_span(start, end, label) for start, end, label in ents]
+        db.add(doc)
+    db.to_disk(path)
+    return path
+
+
+def _spacy_evaluate_f(model, gold) -> float:
+    printed = subprocess.run(
+        [sys.executable, "-m", "spacy", "evaluate", str(model), str(gold)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return float(re.search(r"NER F\s+([\d.]+)", printed).group(1))
+
+
+def test_raw_text_f1_is_what_spacy_evaluate_prints(saved, tmp_path):
+    """On the session's trained ctx_ner: `spacy evaluate MODEL DATA` (no flags) prints the
+    raw-text F1."""
+    nlp = spacy.load(saved)
+    gold = _gold_on_other_tokens(nlp, tmp_path / "gold.spacy")
+    result = evaluate_pipeline(nlp, gold)
+    assert 100 * result["spacy"]["ents_f"] == pytest.approx(
+        _spacy_evaluate_f(saved, gold), abs=0.005
+    )
+    assert result["tokens"] == 22  # the gold docs' tokens, whatever the pipeline's are
+
+
+def test_raw_text_is_not_gold_tokens(tmp_path):
+    """An entity_ruler that knows every name finds "Reuters" in the text but not on the
+    gold tokens "Reu" "ters": raw text scores 1.0, as `spacy evaluate` prints, and the
+    gold-token protocols miss one of seven entities."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(
+        [
+            {"label": label, "pattern": text[start:end]}
+            for text, ents in TRAIN_DATA
+            for start, end, label in ents
+        ]
+    )
+    nlp.to_disk(tmp_path / "ruler")
+    gold = _gold_on_other_tokens(nlp, tmp_path / "gold.spacy")
+    result = evaluate_pipeline(tmp_path / "ruler", gold)
+    assert result["spacy"]["ents_f"] == pytest.approx(1.0)
+    assert _spacy_evaluate_f(tmp_path / "ruler", gold) == pytest.approx(100.0)
+    for protocol in ("gold_tokens", "gold_sentences"):
+        scores = result["other_protocols"][protocol]["spacy"]
+        assert (scores["ents_p"], scores["ents_r"]) == pytest.approx((1.0, 6 / 7))
+
+
+def test_protocol_choice_and_errors(model_and_data):
+    only = evaluate_pipeline(*model_and_data, protocols=["gold_sentences"])
+    assert only["protocol"] == "gold_sentences" and only["other_protocols"] == {}
+    with pytest.raises(ValueError, match="unknown protocol 'gold'"):
+        evaluate_pipeline(*model_and_data, protocols=["gold"])
+    with pytest.raises(ValueError, match="no protocol"):
+        evaluate_pipeline(*model_and_data, protocols=[])
