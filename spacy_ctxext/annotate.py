@@ -26,10 +26,8 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 
 from .evaluate import load_pipeline
-from .settings import EncoderSettings
 
 __all__ = [
-    "add_sentencizer_if_needed",
     "annotate",
     "doc_entities",
     "group_confidences",
@@ -190,22 +188,6 @@ def write_html(pages: List[Dict[str, Any]], path: Path, low_confidence: float) -
     path.write_text(page, encoding="utf8")
 
 
-def add_sentencizer_if_needed(nlp: Language) -> Optional[str]:
-    """Add spaCy's rule-based ``sentencizer`` before the first ctx_ner that windows each
-    sentence alone (``isolate_sentences``) when no earlier component sets sentence starts:
-    raw text has none, and such a model was trained on sentences. Returns that ctx_ner's
-    name, or None when nothing was added."""
-    for name in nlp.pipe_names:
-        assigns = nlp.get_pipe_meta(name).assigns
-        if "token.is_sent_start" in assigns or "doc.sents" in assigns:
-            return None
-        settings = EncoderSettings.of_classifier(getattr(nlp.get_pipe(name), "model", None))
-        if settings is not None and settings.isolate_sentences:
-            nlp.add_pipe("sentencizer", before=name)
-            return name
-    return None
-
-
 def annotate(
     model: Union[str, Path, Language],
     input_path: Union[str, Path],
@@ -220,16 +202,13 @@ def annotate(
 ) -> Dict[str, Any]:
     """Run ``model`` over the input and write the annotations; returns counts and timing.
 
-    Raises ``nlp.max_length`` (never lowers it) to the longest text, so no input hits E088,
-    and gives raw text sentence starts where a ctx_ner windows sentences
-    (``add_sentencizer_if_needed``).
+    Raises ``nlp.max_length`` (never lowers it) to the longest text, so no input hits E088.
+    The pipeline runs as saved, as ``spacy.load(model)(text)`` runs it: a pipeline that
+    windows sentences ships what sets their starts (issue #21).
     """
     n_docs, longest, records = scan_input(input_path)
     nlp = load_pipeline(model, gpu_id)
     nlp.max_length = max(nlp.max_length, longest)
-    added = add_sentencizer_if_needed(nlp)
-    if added:
-        print(f"Added a sentencizer before {added!r}: it windows sentences (isolate_sentences).")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc_bin = DocBin(store_user_data=True)

@@ -9,7 +9,6 @@ from spacy.language import Language
 from spacy.tokens import DocBin, SpanGroup
 
 from spacy_ctxext.annotate import (
-    add_sentencizer_if_needed,
     annotate,
     doc_entities,
     main,
@@ -230,12 +229,22 @@ def test_shipped_samples_hold_a_long_document():
     assert words["scandal-in-bohemia"] >= 3000, words  # the whole story, 8,547 words
 
 
-def test_sentencizer_is_added_for_a_sentence_windowed_ctx_ner(saved):
-    sentences = spacy.load(saved, config={"components": {"ctx_ner": {"model": {"encoder": {
-        "isolate_sentences": True}}}}})  # fmt: skip
-    assert add_sentencizer_if_needed(sentences) == "ctx_ner"
-    assert sentences.pipe_names == ["sentencizer", "ctx_ner"]
-    doc = sentences("Mary met Peter . They went to Paris .")
-    assert [s.text for s in doc.sents] == ["Mary met Peter .", "They went to Paris ."]
-    assert add_sentencizer_if_needed(sentences) is None  # sentence starts are set already
-    assert add_sentencizer_if_needed(spacy.load(saved)) is None  # windows with context
+def test_the_pipeline_runs_as_saved(saved, tmp_path):
+    """annotate adds nothing to the pipeline (issue #21): a ctx_ner that windows sentences
+    without anything setting them warns, as spacy.load(path)(text) does, and both give the
+    same entities; the pipeline to ship is one with its own sentencizer."""
+    from spacy_ctxext.planning import NoSentencesWarning
+
+    config = {"components": {"ctx_ner": {"model": {"encoder": {"isolate_sentences": True}}}}}
+    sentences = spacy.load(saved, config=config)
+    text = "Mary met Peter in London . They went to Paris ."
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": text}) + "\n", encoding="utf8")
+    with pytest.warns(NoSentencesWarning):
+        annotate(sentences, source, tmp_path / "out")
+    assert sentences.pipe_names == ["ctx_ner"]
+    written = [json.loads(line) for line in (tmp_path / "out" / "entities.jsonl").open()]
+    expected = [(e.start_char, e.end_char, e.label_) for e in sentences(text).ents]
+    assert [
+        (e["start_char"], e["end_char"], e["label"]) for e in written[0]["entities"]
+    ] == expected

@@ -13,7 +13,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from ..annotate import add_sentencizer_if_needed, group_confidences
+from ..annotate import group_confidences
 from . import schema
 
 Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
@@ -35,7 +35,6 @@ class Annotator:
     ) -> None:
         setup_process(threads, gpu, code)
         self.nlp: Language = spacy.load(model)
-        add_sentencizer_if_needed(self.nlp)  # raw text for a sentence-windowed ctx_ner
         self.spans_key = spans_key
         self.docbin = docbin
         self.pipe_batch_size = pipe_batch_size
