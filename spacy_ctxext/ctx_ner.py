@@ -18,7 +18,11 @@ from .decoding import DocTags, decode_docs, set_batch_entities
 from .gold import UnalignedEntitiesWarning, bio_targets, sample_docs, warn_unaligned
 from .settings import EncoderSettings
 
-__all__ = ["CtxNER", "UnalignedEntitiesWarning", "make_ctx_ner"]
+__all__ = ["CtxNER", "DEFAULT_SPANS_KEY", "UnalignedEntitiesWarning", "make_ctx_ner"]
+
+DEFAULT_SPANS_KEY = "ctx_ner"
+# The factory's own settings: saved in ``cfg`` but, at load, the config's values win.
+FACTORY_SETTINGS = ("spans_key", "overwrite")
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -37,7 +41,7 @@ nO = null
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
-        "spans_key": "ctx_ner",
+        "spans_key": DEFAULT_SPANS_KEY,
         "overwrite": True,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
@@ -76,7 +80,7 @@ class CtxNER(TrainablePipe):
         model: Model[List[Doc], List[Floats2d]],
         name: str = "ctx_ner",
         *,
-        spans_key: str = "ctx_ner",
+        spans_key: str = DEFAULT_SPANS_KEY,
         overwrite: bool = True,
         scorer: Optional[Callable] = None,
     ) -> None:
@@ -103,18 +107,47 @@ class CtxNER(TrainablePipe):
         """The BIO tags the model scores: ``["O", "B-L1", "I-L1", ...]``."""
         return bio_tag_names(self.labels)
 
+    @property
+    def overwrite(self) -> bool:
+        """Replace entities already on the doc (True) or keep them and add only entities
+        that do not overlap them (False). Settable: on a sourced pipe, whose ``config``
+        spaCy does not apply, this is the way to change it; it lasts for this process,
+        while a saved pipeline takes the value of its config (``spacy.load(path,
+        config={"components": {"ctx_ner": {"overwrite": False}}})``)."""
+        return bool(self.cfg["overwrite"])
+
+    @overwrite.setter
+    def overwrite(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"ctx_ner overwrite is True or False, got {value!r}.")
+        self.cfg["overwrite"] = value
+
+    @property
+    def spans_key(self) -> str:
+        """The ``doc.spans`` key of the entities with their confidences; settable, as
+        ``overwrite``."""
+        return str(self.cfg["spans_key"])
+
+    @spans_key.setter
+    def spans_key(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"ctx_ner spans_key is a non-empty string, got {value!r}.")
+        self.cfg["spans_key"] = value
+
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CtxNER":
-        """Load the component; the encoder's usage settings of the config are kept."""
-        usage = _configured_usage(self.model)
+        """Load the component; labels come from the saved ``cfg``, the factory's settings
+        and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
+        configured = _configured_settings(self)
         super().from_bytes(bytes_data, exclude=exclude)
-        _restore_usage(self.model, usage)
+        _restore_settings(self, configured)
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "CtxNER":
-        """Load the component; the encoder's usage settings of the config are kept."""
-        usage = _configured_usage(self.model)
+        """Load the component; labels come from the saved ``cfg``, the factory's settings
+        and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
+        configured = _configured_settings(self)
         super().from_disk(path, exclude=exclude)
-        _restore_usage(self.model, usage)
+        _restore_settings(self, configured)
         return self
 
     def add_label(self, label: str) -> int:
@@ -232,17 +265,25 @@ class CtxNER(TrainablePipe):
         return bio_targets(example, self.labels, self.name)
 
 
-def _configured_usage(model: Model) -> Optional[Dict[str, Any]]:
-    """The usage settings the config gives the encoder (None: another architecture)."""
-    settings = EncoderSettings.of_classifier(model)
-    return None if settings is None else settings.configured_usage()
+Configured = Tuple[Dict[str, Any], Optional[Dict[str, Any]]]
 
 
-def _restore_usage(model: Model, usage: Optional[Dict[str, Any]]) -> None:
+def _configured_settings(pipe: CtxNER) -> Configured:
+    """What the config gave the pipe before the saved state replaces it: the factory's
+    settings (so that ``nlp.config`` and behaviour agree, issue #26) and the encoder's
+    usage settings (None for another architecture)."""
+    settings = EncoderSettings.of_classifier(pipe.model)
+    usage = None if settings is None else settings.configured_usage()
+    return {key: pipe.cfg[key] for key in FACTORY_SETTINGS}, usage
+
+
+def _restore_settings(pipe: CtxNER, configured: Configured) -> None:
+    factory, usage = configured
+    pipe.cfg.update(factory)
     if usage is not None:
         from .encoder_model import restore_usage_settings  # loads transformers lazily
 
-        restore_usage_settings(model.layers[0], usage)
+        restore_usage_settings(pipe.model.layers[0], usage)
 
 
 def _initialize_docs(
