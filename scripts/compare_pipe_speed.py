@@ -4,7 +4,7 @@
         [--n-docs 80] [--threads 1] [--rounds 3]
 
 Each round runs A then B over fresh copies of the gold docs' tokens (gold sentence starts,
-as `spacy_ctxext.evaluate` scores them); words/s is the median round's. Interleaving makes
+as `spacy_ctxext.scoring.evaluate` scores them); words/s is the median round's. Interleaving makes
 the ratio B/A fair even when other jobs share the CPU; the absolute numbers are not.
 """
 
@@ -16,7 +16,7 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 
-from spacy_ctxext.readers import unannotated_copy
+from spacy_ctxext.training.readers import unannotated_copy
 
 
 def main() -> None:

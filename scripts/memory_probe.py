@@ -20,10 +20,10 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 
-from spacy_ctxext.context_net import run_plan
-from spacy_ctxext.encoder_model import get_net, plan_docs
-from spacy_ctxext.memory import MemoryWriter, token_index
-from spacy_ctxext.readers import unannotated_copy
+from spacy_ctxext.models.encoder_layer import get_net, plan_docs
+from spacy_ctxext.models.memory import MemoryWriter, token_index
+from spacy_ctxext.models.pytorch.context_net import run_plan
+from spacy_ctxext.training.readers import unannotated_copy
 
 
 def probe_doc(net, encoder, doc, top: int) -> dict:

@@ -22,11 +22,11 @@ import torch
 from spacy_ctxext.benchmark.measure import reset_peak_rss, rss_mb
 from spacy_ctxext.benchmark.pipelines import build_ctx_ner
 from spacy_ctxext.benchmark.texts import synthetic_text
-from spacy_ctxext.context_net import run_plan
-from spacy_ctxext.decoding import decode_docs
-from spacy_ctxext.encoder_model import get_net, plan_docs
-from spacy_ctxext.planning import TRIM_AFTER_TOKENS
-from spacy_ctxext.wordpieces import tokenize_docs
+from spacy_ctxext.decoding.tags import decode_docs
+from spacy_ctxext.models.encoder_layer import get_net, plan_docs
+from spacy_ctxext.models.pytorch.context_net import run_plan
+from spacy_ctxext.planning.batch_plan import TRIM_AFTER_TOKENS
+from spacy_ctxext.tokenization.wordpieces import tokenize_docs
 
 ROWS = []
 

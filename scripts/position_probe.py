@@ -19,9 +19,9 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 
-from spacy_ctxext.net_loading import load_pretrained
-from spacy_ctxext.settings import EncoderSettings
-from spacy_ctxext.wordpieces import load_backend
+from spacy_ctxext.models.pytorch.net_loading import load_pretrained
+from spacy_ctxext.models.settings import EncoderSettings
+from spacy_ctxext.tokenization.wordpieces import load_backend
 
 BUCKET = 128
 IN_RANGE = 512

@@ -94,7 +94,7 @@ def train_command(
         "--gpu-id", str(gpu_id),
     ]  # fmt: skip
     if config.startswith("anchor"):
-        from spacy_ctxext.net_loading import resolve_encoder_name
+        from spacy_ctxext.models.pytorch.net_loading import resolve_encoder_name
 
         command += ["--paths.encoder", resolve_encoder_name(encoder)]
     else:
@@ -136,7 +136,7 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
 
 
 def evaluate_run(arm: str, model: Path, output: Path, gpu_id: int) -> dict:
-    """``spacy_ctxext.evaluate`` of a run's model on its arm's eval split (every protocol,
+    """``spacy_ctxext.scoring.evaluate`` of a run's model on its arm's eval split (every protocol,
     unseen entities against the training split); the JSON is written to ``output``."""
     _, dataset, split, _ = ARMS[arm]
     evaluate = [sys.executable, "-m", "spacy_ctxext.evaluate", str(model),

@@ -7,17 +7,17 @@ Shows whether a model's score comes from its weights or from the positions its w
 use: e.g. a model trained on 1,024-wordpiece windows scored with 512-wordpiece ones, or
 a 512-trained model given a table grown to 1,024 rows ("copy"/"interpolate") zero-shot,
 or the same model run in bfloat16 on the CPU (``cpu_bfloat16``) instead of fp32.
-Scored like ``spacy_ctxext.evaluate`` (gold tokens and sentence starts).
+Scored like ``spacy_ctxext.scoring.evaluate`` (gold tokens and sentence starts).
 """
 
 import argparse
 
 import spacy
 
-from spacy_ctxext.encoder_model import apply_usage_settings, get_net
-from spacy_ctxext.evaluate import evaluate_pipeline
-from spacy_ctxext.positions import extend_position_embeddings
-from spacy_ctxext.settings import EncoderSettings
+from spacy_ctxext.models.encoder_layer import apply_usage_settings, get_net
+from spacy_ctxext.models.pytorch.positions import extend_position_embeddings
+from spacy_ctxext.models.settings import EncoderSettings
+from spacy_ctxext.scoring.evaluate import evaluate_pipeline
 
 
 def main() -> None:

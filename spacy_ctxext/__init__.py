@@ -5,7 +5,7 @@ point on each ``Language()``, so torch and transformers load only when a
 ctx_ner model is actually built.
 """
 
-from .make_docs import docs_from_texts  # spaCy and multiprocessing only
+from .pipeline.parallel_docs import docs_from_texts  # spaCy and multiprocessing only
 
 __all__ = ["docs_from_texts"]
 __version__ = "0.1.0"

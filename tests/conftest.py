@@ -19,8 +19,8 @@ from util import (
     torch_threads,
 )
 
-from spacy_ctxext.encoder_model import apply_usage_settings
-from spacy_ctxext.wordpieces import load_backend
+from spacy_ctxext.models.encoder_layer import apply_usage_settings
+from spacy_ctxext.tokenization.wordpieces import load_backend
 
 
 @pytest.fixture(scope="session")

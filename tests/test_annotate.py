@@ -1,4 +1,4 @@
-"""spacy_ctxext.annotate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
+"""spacy_ctxext.cli.annotate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import DocBin, SpanGroup
 
-from spacy_ctxext.annotate import (
+from spacy_ctxext.cli.annotate import (
     annotate,
     doc_entities,
     main,
@@ -233,7 +233,7 @@ def test_the_pipeline_runs_as_saved(saved, tmp_path):
     """annotate adds nothing to the pipeline (issue #21): a ctx_ner that windows sentences
     without anything setting them warns, as spacy.load(path)(text) does, and both give the
     same entities; the pipeline to ship is one with its own sentencizer."""
-    from spacy_ctxext.planning import NoSentencesWarning
+    from spacy_ctxext.planning.batch_plan import NoSentencesWarning
 
     config = {"components": {"ctx_ner": {"model": {"encoder": {"isolate_sentences": True}}}}}
     sentences = spacy.load(saved, config=config)

@@ -4,7 +4,7 @@ import pytest
 import spacy
 from util import STORY, TRAIN_DATA, encoder_of, entities, make_examples, make_nlp, torch_threads
 
-from spacy_ctxext.settings import EncoderSettings
+from spacy_ctxext.models.settings import EncoderSettings
 
 
 def test_window_over_max_position_embeddings_fails_at_add_pipe(tiny_bert):

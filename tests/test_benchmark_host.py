@@ -8,7 +8,7 @@ from util import STORY, encoder_of, make_examples, make_nlp, torch_threads
 
 from spacy_ctxext.benchmark.cli import main
 from spacy_ctxext.benchmark.host import STAGES, NullEncoder, use_null_encoder, use_replay_encoder
-from spacy_ctxext.encoder_model import get_net
+from spacy_ctxext.models.encoder_layer import get_net
 
 ARGV = ["--n-docs", "3", "--words", "300", "--batch-size", "2", "--threads", "1"]
 

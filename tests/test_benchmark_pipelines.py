@@ -13,7 +13,7 @@ from spacy_ctxext.benchmark.pipelines import (
     pipe_runner,
 )
 from spacy_ctxext.benchmark.texts import synthetic_text
-from spacy_ctxext.encoder_model import get_net, plan_docs
+from spacy_ctxext.models.encoder_layer import get_net, plan_docs
 
 
 def test_init_examples_hold_the_marked_entities():

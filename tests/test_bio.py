@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from util import is_valid_bio
 
-from spacy_ctxext.bio import (
+from spacy_ctxext.decoding.bio import (
     biluo_to_bio,
     bio_tag_names,
     entity_bounds,

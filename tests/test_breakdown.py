@@ -1,4 +1,4 @@
-"""spacy_ctxext.breakdown: entity P/R/F by mention (first or repeat) and by position."""
+"""spacy_ctxext.scoring.breakdown: entity P/R/F by mention (first or repeat) and by position."""
 
 import pytest
 import spacy
@@ -6,7 +6,7 @@ from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_ctxext.breakdown import entity_breakdown, mention_kind, position_bucket
+from spacy_ctxext.scoring.breakdown import entity_breakdown, mention_kind, position_bucket
 
 WORDS = "Smith met the USA team . Smith and US officials flew to Paris with Smith".split()
 
@@ -33,7 +33,12 @@ def test_mention_kind_needs_the_whole_string(example):
 def test_position_bucket(example):
     doc = example.reference
     assert [position_bucket(doc, ent) for ent in doc.ents] == [
-        "0-25%", "0-25%", "25-50%", "25-50%", "75-100%", "75-100%"
+        "0-25%",
+        "0-25%",
+        "25-50%",
+        "25-50%",
+        "75-100%",
+        "75-100%",
     ]  # fmt: skip  (72 characters: quarters start at 18, 36 and 54)
 
 

@@ -11,9 +11,9 @@ from spacy.tokens import Doc, Token
 from spacy.training import Example
 from util import TRAIN_DATA, entities, make_examples, make_nlp, torch_threads, train_steps
 
-from spacy_ctxext.channel_builtins import CASING_CLASSES, AttrChannel
-from spacy_ctxext.encoder_model import get_net, plan_docs
-from spacy_ctxext.planning import split_batch
+from spacy_ctxext.channels.builtins import CASING_CLASSES, AttrChannel
+from spacy_ctxext.models.encoder_layer import get_net, plan_docs
+from spacy_ctxext.planning.batch_plan import split_batch
 
 V2 = {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v2", "mixed_precision": None}
 CASING = {"@misc": "spacy-ctxext.casing.v1"}

@@ -4,7 +4,7 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_ctxext.consistency import entity_consistency
+from spacy_ctxext.scoring.consistency import entity_consistency
 
 WORDS = "Smith met Smith and Smith in Paris near Paris".split()
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from util import STORY, TRAIN_DATA, encoder_of, make_examples
 
-from spacy_ctxext.context_net import ContextNet, run_plan
-from spacy_ctxext.encoder_model import get_net, plan_docs
+from spacy_ctxext.models.encoder_layer import get_net, plan_docs
+from spacy_ctxext.models.pytorch.context_net import ContextNet, run_plan
 
 STORY_2 = "Mary Smith met Peter Jones in Paris . They talked about London and Berlin . "
 

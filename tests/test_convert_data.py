@@ -1,4 +1,4 @@
-"""spacy_ctxext.convert on the real CoNLL-2003 and LitBank files: the counts of their
+"""spacy_ctxext.training.conll on the real CoNLL-2003 and LitBank files: the counts of their
 README.md files, sentences as in the files (skipped where the data is absent)."""
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_ctxext.convert import ConllWarning, convert, count_docbin, read_conll
+from spacy_ctxext.training.conll import ConllWarning, convert, count_docbin, read_conll
 
 DATA_DIR = Path(
     os.environ.get("CTXEXT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -1,4 +1,4 @@
-"""spacy_ctxext.convert on small synthetic files: CoNLL (IOB1/IOB2) to one Doc per
+"""spacy_ctxext.training.conll on small synthetic files: CoNLL (IOB1/IOB2) to one Doc per
 document, repairs with one warning, errors that name the file and line."""
 
 import subprocess
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import DocBin
 
-from spacy_ctxext.convert import ConllWarning, count_docbin, main, read_conll
+from spacy_ctxext.training.conll import ConllWarning, count_docbin, main, read_conll
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 import spacy
 from util import TRAIN_DATA, encoder_of, entities, make_examples, make_nlp
 
-from spacy_ctxext import planning
+from spacy_ctxext.planning import batch_plan as planning
 
 
 def test_overfits_three_sentences(trained):
@@ -86,7 +86,7 @@ def test_scores_with_ner_scorer(trained):
 
 
 def test_isolate_sentences_warns_about_docs_without_sentences(tiny_bert, monkeypatch):
-    from spacy_ctxext.planning import NoSentencesWarning
+    from spacy_ctxext.planning.batch_plan import NoSentencesWarning
 
     monkeypatch.setattr(planning, "UNSENTENCED_DOCS", planning._UnsentencedDocs())  # not yet said
     nlp = make_nlp(tiny_bert, isolate_sentences=True)

@@ -9,8 +9,8 @@ from spacy.pipeline import Sentencizer
 from spacy.tokens import Span
 from util import SCRIPTS, STORY, TRAIN_DATA, ZERO_PIECE_CHARS, assert_valid, encoder_of, entities
 
-from spacy_ctxext.encoder_model import get_net
-from spacy_ctxext.wordpieces import tokenize_docs
+from spacy_ctxext.models.encoder_layer import get_net
+from spacy_ctxext.tokenization.wordpieces import tokenize_docs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,7 +9,7 @@ from spacy.tokens import DocBin, Span
 from spacy.training import Example
 from util import STORY, assert_valid, make_examples, make_nlp
 
-from spacy_ctxext.ctx_ner import CtxNER, UnalignedEntitiesWarning
+from spacy_ctxext.pipeline.ctx_ner import CtxNER, UnalignedEntitiesWarning
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

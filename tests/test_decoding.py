@@ -7,8 +7,8 @@ import spacy
 from spacy.tokens import Span
 from util import STORY, TRAIN_DATA
 
-from spacy_ctxext.bio import bio_tag_names, tags_to_spans, transition_rules
-from spacy_ctxext.decoding import (
+from spacy_ctxext.decoding.bio import bio_tag_names, tags_to_spans, transition_rules
+from spacy_ctxext.decoding.tags import (
     DocTags,
     decode_docs,
     log_softmax,
@@ -16,7 +16,7 @@ from spacy_ctxext.decoding import (
     set_doc_entities,
     span_confidences,
 )
-from spacy_ctxext.viterbi import constrained_viterbi
+from spacy_ctxext.decoding.viterbi import constrained_viterbi
 
 NAMES = bio_tag_names(["LOC", "ORG", "PER"])
 

@@ -1,4 +1,4 @@
-"""spacy_ctxext.evaluate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
+"""spacy_ctxext.scoring.evaluate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
 
 import json
 import re
@@ -10,14 +10,14 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from util import TRAIN_DATA, make_ruler_nlp, write_gold
 
-from spacy_ctxext.evaluate import (
+from spacy_ctxext.scoring.evaluate import (
     evaluate_pipeline,
     format_report,
     iob2_tags,
     main,
     token_report,
 )
-from spacy_ctxext.readers import unannotated_copy
+from spacy_ctxext.training.readers import unannotated_copy
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""spacy_ctxext.gazetteer: patterns from a training split, scores on unseen entities."""
+"""spacy_ctxext.training.gazetteer: patterns from a training split, scores on unseen entities."""
 
 import json
 
@@ -9,9 +9,9 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from util import GOLD, make_ruler_nlp, write_gold
 
-from spacy_ctxext.evaluate import main as evaluate_main
-from spacy_ctxext.gazetteer import gazetteer_patterns, main, unseen_scores
-from spacy_ctxext.readers import unannotated_copy
+from spacy_ctxext.scoring.evaluate import main as evaluate_main
+from spacy_ctxext.training.gazetteer import gazetteer_patterns, main, unseen_scores
+from spacy_ctxext.training.readers import unannotated_copy
 
 TRAIN = [
     ("John Smith met Apple in Paris .", ["B-PER", "I-PER", "O", "B-ORG", "O", "B-LOC", "O"]),

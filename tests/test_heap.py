@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spacy_ctxext.benchmark.measure import rss_mb
-from spacy_ctxext.heap import _malloc_trim, trim_heap
+from spacy_ctxext.planning.heap import _malloc_trim, trim_heap
 
 
 @pytest.mark.skipif(_malloc_trim() is None, reason="needs glibc's malloc_trim")
@@ -21,5 +21,5 @@ def test_trim_returns_freed_heap_pages():
 
 
 def test_without_malloc_trim_nothing_happens(monkeypatch):
-    monkeypatch.setattr("spacy_ctxext.heap._malloc_trim", lambda: None)
+    monkeypatch.setattr("spacy_ctxext.planning.heap._malloc_trim", lambda: None)
     assert trim_heap() is False

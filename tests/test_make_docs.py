@@ -4,7 +4,7 @@ import pytest
 import spacy
 from util import SCRIPTS, STORY, TRAIN_DATA, entities
 
-from spacy_ctxext.make_docs import docs_from_texts
+from spacy_ctxext.pipeline.parallel_docs import docs_from_texts
 
 TEXTS = [t for t, _ in TRAIN_DATA] + SCRIPTS + ["", "  \n", "Don't  go\tto the U.S. café"]
 ATTRS = ["ORTH", "NORM", "SPACY", "LOWER", "SHAPE", "IS_SPACE"]

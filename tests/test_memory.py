@@ -19,8 +19,8 @@ from util import (
     train_steps,
 )
 
-from spacy_ctxext.encoder_model import get_net
-from spacy_ctxext.memory import MemorySettings, token_slots
+from spacy_ctxext.models.encoder_layer import get_net
+from spacy_ctxext.models.memory import MemorySettings, token_slots
 
 
 def test_slots_are_per_doc_and_per_lower_cased_form():

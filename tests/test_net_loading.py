@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from util import STORY, TRAIN_DATA
 
-from spacy_ctxext.context_net import ContextNet
+from spacy_ctxext.models.pytorch.context_net import ContextNet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -73,7 +73,7 @@ def test_saved_model_has_no_pickle(saved):
 
 
 def test_loading_never_offers_to_run_code_from_the_model(saved, monkeypatch):
-    from spacy_ctxext.net_loading import deserialize_net
+    from spacy_ctxext.models.pytorch.net_loading import deserialize_net
 
     model = srsly.msgpack_loads((Path(saved) / "ctx_ner" / "model").read_bytes())
     shim = srsly.msgpack_loads(model["shims"][1][0])
@@ -95,7 +95,7 @@ def test_loading_never_offers_to_run_code_from_the_model(saved, monkeypatch):
 
 
 def test_only_attention_errors_fall_back_to_eager():
-    from spacy_ctxext.net_loading import _with_attention
+    from spacy_ctxext.models.pytorch.net_loading import _with_attention
 
     def build(error):
         calls = []

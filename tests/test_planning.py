@@ -8,9 +8,9 @@ import spacy
 from spacy.tokens import Doc
 from util import STORY, TRAIN_DATA
 
-from spacy_ctxext import planning
-from spacy_ctxext.planning import NoSentencesWarning, plan_batch, split_batch
-from spacy_ctxext.wordpieces import load_backend, special_tokens, tokenize_docs
+from spacy_ctxext.planning import batch_plan as planning
+from spacy_ctxext.planning.batch_plan import NoSentencesWarning, plan_batch, split_batch
+from spacy_ctxext.tokenization.wordpieces import load_backend, special_tokens, tokenize_docs
 
 
 @pytest.fixture(scope="module")

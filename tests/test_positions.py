@@ -4,15 +4,15 @@ import pytest
 import torch
 from util import TINY_SIZES, write_vocab
 
-from spacy_ctxext.context_net import ContextNet
-from spacy_ctxext.net_loading import deserialize_net, load_pretrained, serialize_net
-from spacy_ctxext.positions import (
+from spacy_ctxext.models.pytorch.context_net import ContextNet
+from spacy_ctxext.models.pytorch.net_loading import deserialize_net, load_pretrained, serialize_net
+from spacy_ctxext.models.pytorch.positions import (
     extend_position_embeddings,
     find_position_embeddings,
     position_offset,
     usable_positions,
 )
-from spacy_ctxext.settings import EncoderSettings
+from spacy_ctxext.models.settings import EncoderSettings
 
 
 def load(path, target, method):

@@ -8,8 +8,12 @@ import pytest
 import torch
 from util import TRAIN_DATA, encoder_of
 
-from spacy_ctxext import precision
-from spacy_ctxext.precision import CpuBfloat16Warning, autocast_dtype, cpu_has_native_bf16
+from spacy_ctxext.models.pytorch import autocast as precision
+from spacy_ctxext.models.pytorch.autocast import (
+    CpuBfloat16Warning,
+    autocast_dtype,
+    cpu_has_native_bf16,
+)
 
 CUDA, CPU = torch.device("cuda", 0), torch.device("cpu")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from util import SCRIPTS, STORY, TRAIN_DATA
 
-import spacy_ctxext.prefetch as prefetch
-from spacy_ctxext.encoder_model import plan_docs
+import spacy_ctxext.pipeline.prefetch as prefetch
+from spacy_ctxext.models.encoder_layer import plan_docs
 
 TEXTS = [t for t, _ in TRAIN_DATA] * 2 + SCRIPTS + ["", " \n ", STORY * 40, "Mary ."]
 

@@ -6,10 +6,10 @@ import spacy
 import torch
 from util import STORY, TRAIN_DATA, encoder_of, entities, make_examples, make_nlp
 
-from spacy_ctxext import quantization
-from spacy_ctxext.encoder_model import get_net
-from spacy_ctxext.quantization import CpuQuantizeWarning, Int8Encoder
-from spacy_ctxext.settings import EncoderSettings
+from spacy_ctxext.models.encoder_layer import get_net
+from spacy_ctxext.models.pytorch import quantization
+from spacy_ctxext.models.pytorch.quantization import CpuQuantizeWarning, Int8Encoder
+from spacy_ctxext.models.settings import EncoderSettings
 
 INT8 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_quantize": "int8"}}}}}
 TEXTS = [STORY * 3, TRAIN_DATA[0][0], STORY * 7 + "Mary .", "Paris", STORY]

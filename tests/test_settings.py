@@ -2,7 +2,7 @@
 
 import pytest
 
-from spacy_ctxext.settings import POSITION_EXTENSIONS, EncoderSettings, check_window
+from spacy_ctxext.models.settings import POSITION_EXTENSIONS, EncoderSettings, check_window
 
 
 def test_check_window_counts_special_tokens():

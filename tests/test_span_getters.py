@@ -8,9 +8,9 @@ import spacy
 from spacy.tokens import Doc
 from spacy_transformers.util import registry
 
-from spacy_ctxext.span_getters import configure_context_windows, get_context_windows
-from spacy_ctxext.windows import plan_windows
-from spacy_ctxext.wordpieces import tokenize_docs
+from spacy_ctxext.pipeline.span_getters import configure_context_windows, get_context_windows
+from spacy_ctxext.planning.windows import plan_windows
+from spacy_ctxext.tokenization.wordpieces import tokenize_docs
 
 NAME = "spacy-ctxext.context_windows.v1"
 WORDS = "the bank said john smith new york company zqxv reuters minister 1,000 percent".split()

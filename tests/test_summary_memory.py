@@ -19,9 +19,9 @@ from util import (
     train_steps,
 )
 
-from spacy_ctxext.encoder_model import get_net
-from spacy_ctxext.memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
-from spacy_ctxext.summary_memory import SummaryMemory, SummaryWriter
+from spacy_ctxext.models.encoder_layer import get_net
+from spacy_ctxext.models.memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
+from spacy_ctxext.models.pytorch.summary_memory import SummaryMemory, SummaryWriter
 
 SLOTS_ONLY = {"@architectures": "spacy-ctxext.DocumentMemory.v2", "type_memory": False}
 

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from util import is_valid_bio
 
-from spacy_ctxext import viterbi
-from spacy_ctxext.bio import bio_tag_names, tags_to_spans, transition_rules
-from spacy_ctxext.decoding import log_softmax
-from spacy_ctxext.viterbi import constrained_viterbi, decode_joined
+from spacy_ctxext.decoding import viterbi
+from spacy_ctxext.decoding.bio import bio_tag_names, tags_to_spans, transition_rules
+from spacy_ctxext.decoding.tags import log_softmax
+from spacy_ctxext.decoding.viterbi import constrained_viterbi, decode_joined
 
 LABELS = ["PER", "ORG", "LOC", "MISC"]
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_ctxext.windows import Windows, pack_by_budget, plan_joined_windows, plan_windows
+from spacy_ctxext.planning.windows import Windows, pack_by_budget, plan_joined_windows, plan_windows
 
 
 def as_array(values) -> np.ndarray:

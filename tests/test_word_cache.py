@@ -10,9 +10,9 @@ from spacy.tokens import Doc
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from util import SCRIPTS, STORY, ZERO_PIECE_CHARS
 
-from spacy_ctxext.word_cache import WordCache, word_cache
-from spacy_ctxext.word_rules import is_exact
-from spacy_ctxext.wordpieces import load_backend, tokenize_by_offsets, tokenize_docs
+from spacy_ctxext.tokenization.exactness import is_exact
+from spacy_ctxext.tokenization.word_cache import WordCache, word_cache
+from spacy_ctxext.tokenization.wordpieces import load_backend, tokenize_by_offsets, tokenize_docs
 
 FIELDS = ("ids", "token_piece", "token_starts", "sentence_starts")
 HARD = [

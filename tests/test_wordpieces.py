@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from spacy_ctxext.wordpieces import (
+from spacy_ctxext.tokenization.wordpieces import (
     DocPieces,
     load_backend,
     special_tokens,
@@ -226,7 +226,7 @@ def test_long_text_is_tokenized_in_chunks(backend, nlp, monkeypatch):
             calls.append([len(t) for t in texts])
             return original(texts, **kwargs)
 
-    import spacy_ctxext.wordpieces as wordpieces
+    import spacy_ctxext.tokenization.wordpieces as wordpieces
 
     monkeypatch.setattr(wordpieces, "GROUP_CHARS", 300)
     doc = nlp(" ".join(TEXTS * 10))

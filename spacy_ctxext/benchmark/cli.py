@@ -28,8 +28,8 @@ from typing import Dict, List, Optional
 import spacy
 import torch
 
-from ..encoder_model import get_net
-from ..net_loading import resolve_encoder_name
+from ..models.encoder_layer import get_net
+from ..models.pytorch.net_loading import resolve_encoder_name
 from .host import STAGES, ReplayEncoder, host_runners
 from .measure import environment, median_run, rss_mb, timed
 from .pipelines import (

@@ -31,12 +31,12 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
 
-from .. import wordpieces
-from ..context_net import as_long, run_plan
-from ..decoding import decode_docs
-from ..encoder_model import get_net, plan_docs
-from ..word_cache import word_cache
-from ..wordpieces import tokenize_docs
+from ..decoding.tags import decode_docs
+from ..models.encoder_layer import get_net, plan_docs
+from ..models.pytorch.context_net import as_long, run_plan
+from ..tokenization import wordpieces
+from ..tokenization.word_cache import word_cache
+from ..tokenization.wordpieces import tokenize_docs
 
 STAGES: Tuple[str, ...] = ("make_doc", "wordpieces", "wordpieces_planning", "transfer")
 STAGES += ("null_encoder_head", "decoding", "set_annotations")

@@ -9,13 +9,13 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from .. import ctx_ner  # noqa: F401  (registers ctx_ner)
-from ..bio import spans_to_tags
-from ..context_net import as_long
-from ..encoder_model import get_net, plan_docs
-from ..net_loading import resolve_encoder_name
-from ..precision import autocast_dtype
-from ..settings import EncoderSettings
+from ..decoding.bio import spans_to_tags
+from ..models.encoder_layer import get_net, plan_docs
+from ..models.pytorch.autocast import autocast_dtype
+from ..models.pytorch.context_net import as_long
+from ..models.pytorch.net_loading import resolve_encoder_name
+from ..models.settings import EncoderSettings
+from ..pipeline import ctx_ner  # noqa: F401  (registers ctx_ner)
 
 INIT_TEXTS = [
     "John_PER Smith_PER flew from London_LOC to Paris_LOC for Reuters_ORG .",

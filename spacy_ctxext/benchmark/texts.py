@@ -8,7 +8,7 @@ from typing import List, Optional
 import spacy
 from spacy.tokens import DocBin
 
-from ..convert import read_conll
+from ..training.conll import read_conll
 
 COMMON = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which "

@@ -13,7 +13,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from ..annotate import group_confidences
+from ..cli.annotate import group_confidences
 from . import schema
 
 Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
@@ -71,7 +71,7 @@ def annotate_batch(
     texts: List[str] = batch.column("text").to_pylist()
     metas: List[Optional[str]] = batch.column("meta").to_pylist()
     # Long documents are the point: raise spaCy's 1M-character guard (E088) to the longest
-    # text, as spacy_ctxext.annotate does, rather than fail every book.
+    # text, as spacy_ctxext.cli.annotate does, rather than fail every book.
     nlp.max_length = max([nlp.max_length, *map(len, texts)])
     outcomes = pipe_isolating(nlp, texts, batch_size)
     rows = [

@@ -4,7 +4,7 @@ spaCy's ``spacy.Corpus.v1`` either re-tokenizes each document with ``nlp.make_do
 (no sentence starts, other tokens than the gold ones: CoNLL's "1996-08-22" becomes five)
 or, with ``gold_preproc``, splits it into sentences. Document-level NER wants neither:
 ``spacy-ctxext.GoldDocCorpus.v1`` gives the pipeline each document whole, on the gold
-tokens and sentence starts it is evaluated on (see ``spacy_ctxext.evaluate``).
+tokens and sentence starts it is evaluated on (see ``spacy_ctxext.scoring.evaluate``).
 """
 
 from pathlib import Path

@@ -24,8 +24,8 @@ from typing import Iterable, Iterator, List, Tuple
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from .encoder_model import get_net, plan_docs
-from .planning import BatchPlan
+from ..models.encoder_layer import get_net, plan_docs
+from ..planning.batch_plan import BatchPlan
 
 __all__ = ["planned", "use_worker"]
 

@@ -121,7 +121,7 @@ def _n_values(name: str, channel: Channel) -> int:
         raise ValueError(
             f"features[{name!r}] is a {type(channel).__name__}, not a channel: use a "
             'registered one (e.g. @misc = "spacy-ctxext.casing.v1") or subclass '
-            "spacy_ctxext.channels.Channel."
+            "spacy_ctxext.channels.base.Channel."
         )
     if channel.n_values < 1:
         raise ValueError(f"Channel {name!r} has no values: call its initialize first.")

@@ -8,10 +8,10 @@ from spacy.util import registry
 from thinc.api import Model, PyTorchShim
 from thinc.types import Floats2d
 
-from .context_net import ContextNet
-from .encoder_model import classifier_forward, classifier_init, encoder_forward, encoder_init
+from .encoder_layer import classifier_forward, classifier_init, encoder_forward, encoder_init
 from .memory import MemorySettings
-from .net_loading import deserialize_net, serialize_net
+from .pytorch.context_net import ContextNet
+from .pytorch.net_loading import deserialize_net, serialize_net
 from .settings import CLASSIFIER_NAME, EncoderSettings
 
 __all__ = [

@@ -14,7 +14,7 @@ from spacy.strings import StringStore
 from spacy.tokens import Doc, Span, SpanGroup
 from thinc.types import Ints2d
 
-from .arrays import row_max, row_sum
+from ..planning.arrays import row_max, row_sum
 from .bio import Span as SpanTuple
 from .bio import entity_bounds, tag_kinds
 from .viterbi import decode_joined

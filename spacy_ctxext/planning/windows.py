@@ -11,7 +11,7 @@ from typing import List
 
 import numpy as np
 
-from .settings import check_window
+from ..models.settings import check_window
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from .channels import Channel
-from .memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
-from .planning import BatchPlan, EncoderBatch, split_batch
+from ...channels.base import Channel
+from ...planning.batch_plan import BatchPlan, EncoderBatch, split_batch
+from ...tokenization.wordpieces import load_backend, special_tokens
+from ..memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
 from .summary_memory import SummaryMemory
-from .wordpieces import load_backend, special_tokens
 
 if TYPE_CHECKING:  # transformers loads only when an encoder is built
     # From their modules: the package's top-level names are typed as its dummy objects.

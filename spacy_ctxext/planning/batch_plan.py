@@ -14,10 +14,10 @@ import numpy as np
 from spacy.tokens import Doc
 from tokenizers import Tokenizer
 
+from ..tokenization.wordpieces import DocPieces, tokenize_docs
 from .arrays import ragged_arange
 from .heap import trim_heap
 from .windows import Windows, pack_by_budget, plan_joined_windows
-from .wordpieces import DocPieces, tokenize_docs
 
 # Batches of at least this many tokens return the heap memory their tokenization freed
 # (a trim walks every malloc arena: not worth it after a short doc's few kilobytes).

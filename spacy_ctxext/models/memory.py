@@ -23,7 +23,7 @@ from spacy.attrs import LOWER
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from .summary_memory import SummaryMemory, SummaryWriter
+from .pytorch.summary_memory import SummaryMemory, SummaryWriter
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, List, Optional, Sequence
 from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
 
-from .bio import biluo_to_bio
+from ..decoding.bio import biluo_to_bio
 
 
 class UnalignedEntitiesWarning(UserWarning):

@@ -14,9 +14,9 @@ from spacy.tokens import Doc, Span
 from spacy_transformers.util import registry
 from tokenizers import Tokenizer
 
-from .settings import check_window
-from .windows import plan_windows
-from .wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
+from ..models.settings import check_window
+from ..planning.windows import plan_windows
+from ..tokenization.wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
 
 __all__ = ["get_context_windows", "configure_context_windows"]
 
@@ -114,7 +114,7 @@ def _cached_backend(name: str) -> Tuple[Tokenizer, Tuple[List[int], List[int]]]:
     ``ContextNet`` reads them once per loaded net), not once per batch of docs."""
     from transformers import AutoTokenizer
 
-    from .net_loading import resolve_encoder_name
+    from ..models.pytorch.net_loading import resolve_encoder_name
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_name(name), use_fast=True)
     backend = load_backend(tokenizer)

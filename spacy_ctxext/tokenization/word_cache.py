@@ -23,8 +23,8 @@ from typing import List, Optional, Sequence, Tuple, cast
 import numpy as np
 from spacy.tokens import Doc
 
-from .arrays import KeyTable, ragged_arange, run_starts
-from .word_rules import is_exact
+from ..planning.arrays import KeyTable, ragged_arange, run_starts
+from .exactness import is_exact
 
 __all__ = ["WordCache", "word_cache"]
 

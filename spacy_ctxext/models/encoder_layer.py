@@ -14,14 +14,14 @@ from spacy.tokens import Doc
 from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .channels import channel_rows, initialize_channels, table_rows
-from .context_net import ContextNet, run_plan
+from ..channels.base import channel_rows, initialize_channels, table_rows
+from ..planning.batch_plan import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
 from .memory import memory_settings, token_index
-from .net_loading import load_pretrained
-from .planning import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
-from .positions import usable_positions
-from .precision import autocast_dtype
-from .quantization import use_cpu_quantize
+from .pytorch.autocast import autocast_dtype
+from .pytorch.context_net import ContextNet, run_plan
+from .pytorch.net_loading import load_pretrained
+from .pytorch.positions import usable_positions
+from .pytorch.quantization import use_cpu_quantize
 from .settings import EncoderSettings
 
 __all__ = [

@@ -13,10 +13,10 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
-from .bio import bio_tag_names
-from .decoding import DocTags, decode_docs, set_batch_entities
+from ..decoding.bio import bio_tag_names
+from ..decoding.tags import DocTags, decode_docs, set_batch_entities
+from ..models.settings import EncoderSettings
 from .gold import UnalignedEntitiesWarning, bio_targets, sample_docs, warn_unaligned
-from .settings import EncoderSettings
 
 __all__ = ["CtxNER", "DEFAULT_SPANS_KEY", "UnalignedEntitiesWarning", "make_ctx_ner"]
 
@@ -212,7 +212,7 @@ class CtxNER(TrainablePipe):
         if EncoderSettings.of_classifier(self.model) is None:
             yield from super().pipe(stream, batch_size=batch_size)
             return
-        from .encoder_model import classifier_predict  # loads torch lazily
+        from ..models.encoder_layer import classifier_predict  # loads torch lazily
         from .prefetch import planned
 
         error_handler = self.get_error_handler()
@@ -281,7 +281,7 @@ def _restore_settings(pipe: CtxNER, configured: Configured) -> None:
     factory, usage = configured
     pipe.cfg.update(factory)
     if usage is not None:
-        from .encoder_model import restore_usage_settings  # loads transformers lazily
+        from ..models.encoder_layer import restore_usage_settings  # loads transformers lazily
 
         restore_usage_settings(pipe.model.layers[0], usage)
 

@@ -16,11 +16,11 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from .channels import channel_states, restore_states
+from ...channels.base import channel_states, restore_states
+from ..memory import memory_settings
+from ..settings import EncoderSettings
 from .context_net import ContextNet
-from .memory import memory_settings
 from .positions import extend_position_embeddings
-from .settings import EncoderSettings
 
 # Names HF configs use for dropout on attention probabilities.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")

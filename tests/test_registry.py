@@ -1,0 +1,53 @@
+"""Every entry point declared in setup.cfg resolves, to the function spaCy's registry gives
+for its name (as spacy-curated-transformers' test_registry)."""
+
+import configparser
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from spacy.util import registry
+
+SETUP = Path(__file__).parent.parent / "setup.cfg"
+REGISTRIES = {
+    "spacy_factories": None,  # checked through Language.factories below
+    "spacy_architectures": registry.architectures,
+    "spacy_readers": registry.readers,
+    "spacy_span_getters": registry.span_getters,
+    "spacy_misc": registry.misc,
+}
+
+
+def declared():
+    parser = configparser.ConfigParser()
+    parser.read(SETUP)
+    section = parser["options.entry_points"]
+    for group in section:
+        for line in section[group].strip().splitlines():
+            name, target = (part.strip() for part in line.split("=", 1))
+            yield group, name, target
+
+
+DECLARED = list(declared())
+
+
+def test_every_group_is_known_and_installed():
+    assert {group for group, _, _ in DECLARED} == set(REGISTRIES)
+    for group, name, target in DECLARED:
+        installed = {ep.name: ep.value for ep in entry_points(group=group)}
+        assert installed.get(name) == target, f"{group} {name}: reinstall (pip install -e .)"
+
+
+@pytest.mark.parametrize("group,name,target", DECLARED, ids=[n for _, n, _ in DECLARED])
+def test_entry_point_resolves_to_the_registered_function(group, name, target):
+    (ep,) = [ep for ep in entry_points(group=group) if ep.name == name]
+    function = ep.load()
+    assert callable(function)
+    if group == "spacy_factories":
+        from spacy.language import Language
+
+        assert Language.has_factory(name)
+        assert Language.get_factory_meta(name).factory == name
+    else:
+        assert REGISTRIES[group].get(name) is function
+    assert not name.startswith("spacy.")
