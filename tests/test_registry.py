@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+import spacy_transformers  # noqa: F401  (adds registry.span_getters)
 from spacy.util import registry
 
 SETUP = Path(__file__).parent.parent / "setup.cfg"
