@@ -49,6 +49,8 @@ ARMS = {
     # Raw text (issue #21): trained, selected and scored on the documents' text.
     "conll-context512": ("conll_context", "conll2003", "test", []),
     "conll-context256": ("conll_context", "conll2003", "test", windows(256, 64)),
+    # FLERT-sized: cores of about 64 pieces (a few sentences), 64 of context each side.
+    "conll-context192": ("conll_context", "conll2003", "test", windows(192, 64)),
     "conll-sentencizer": ("conll_sentencizer", "conll2003", "test", []),
     "conll-anchor": ("anchor", "conll2003", "test", []),
     "conll-anchor-getter": ("anchor_getter", "conll2003", "test", []),

@@ -1,6 +1,6 @@
-"""`python -m spacy_ctxext.convert`: see ``spacy_ctxext.training.conll``."""
+"""`python -m spacy_ctxext.convert`: see ``spacy_ctxext.cli.convert``."""
 
-from .training.conll import main
+from .cli.convert import main
 
 if __name__ == "__main__":
     main()

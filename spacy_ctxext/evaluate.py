@@ -1,6 +1,6 @@
-"""`python -m spacy_ctxext.evaluate`: see ``spacy_ctxext.scoring.evaluate``."""
+"""`python -m spacy_ctxext.evaluate`: see ``spacy_ctxext.cli.evaluate``."""
 
-from .scoring.evaluate import main
+from .cli.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
-"""`python -m spacy_ctxext.gazetteer`: see ``spacy_ctxext.training.gazetteer``."""
+"""`python -m spacy_ctxext.gazetteer`: see ``spacy_ctxext.cli.gazetteer``."""
 
-from .training.gazetteer import main
+from .cli.gazetteer import main
 
 if __name__ == "__main__":
     main()

@@ -10,12 +10,18 @@ import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
+from spacy_ctxext.decoding.bio import bio_tag_names
+from spacy_ctxext.decoding.tags import decode_docs
+from spacy_ctxext.pipeline.ctx_ner import ctx_ner_encoder
+from spacy_ctxext.pipeline.entities import set_doc_entities
+
 WORDS = (
     "the a an of in on at to and or is was were be by for with from as that this it he she they "
     "we you i mr ms dr new york london paris berlin germany france john mary smith peter reuters "
     "said says told company bank government president minister world cup team city university "
     "monday tuesday sunday year years million percent market shares police people"
 ).split()
+REPO = Path(__file__).resolve().parents[1]  # the checkout's root
 STORY = "Mary told Peter about Paris and the bank in London . "
 ZERO_PIECE_CHARS = ["\u200b", "\x01", "\x07", "\u0301", "\u00ad", "\x00"]
 SCRIPTS = [
@@ -86,7 +92,7 @@ def entities(doc):
 
 def encoder_of(nlp):
     """The ctx_ner encoder layer (its ``attrs`` hold the EncoderSettings)."""
-    return nlp.get_pipe("ctx_ner").model.layers[0]
+    return ctx_ner_encoder(nlp)
 
 
 def is_valid_bio(tags, names):
@@ -226,3 +232,21 @@ def second_mention_accuracy(nlp, examples):
 def train_on_mentions(nlp, examples):
     torch.manual_seed(0)
     train_steps(nlp, examples, learn_rate=1e-2, steps=80, batch_size=8)
+
+
+DECODE_NAMES = bio_tag_names(["LOC", "ORG", "PER"])
+
+
+def logits_for(docs, tags_by_token, names=DECODE_NAMES):
+    """Logits of all the docs' tokens laid end to end: 10 for each token's tag, else 0."""
+    rows = [tags_by_token.get(token.text, "O") for doc in docs for token in doc]
+    logits = np.zeros((len(rows), len(names)), dtype="f")
+    logits[np.arange(len(rows)), [names.index(tag) for tag in rows]] = 10.0
+    return logits
+
+
+def tag_docs(docs, tags_by_token, overwrite=True):
+    """Decode ``logits_for`` the docs and write their entities, as ctx_ner does."""
+    for doc, decoded in zip(docs, decode_docs(docs, logits_for(docs, tags_by_token), DECODE_NAMES)):
+        set_doc_entities(doc, decoded, DECODE_NAMES, spans_key="ctx_ner", overwrite=overwrite)
+    return docs

@@ -34,6 +34,7 @@ import torch
 from ..decoding.tags import decode_docs
 from ..models.encoder_layer import get_net, plan_docs
 from ..models.pytorch.context_net import as_long, run_plan
+from ..pipeline.ctx_ner import ctx_ner_encoder
 from ..tokenization import wordpieces
 from ..tokenization.word_cache import word_cache
 from ..tokenization.wordpieces import tokenize_docs
@@ -86,7 +87,7 @@ class ReplayEncoder(torch.nn.Module):
 
 def use_replay_encoder(nlp) -> ReplayEncoder:
     """Run ``nlp``'s ctx_ner with its encoder (or its int8 copy) replayed at inference."""
-    net = get_net(nlp.get_pipe("ctx_ner").model.layers[0])
+    net = get_net(ctx_ner_encoder(nlp))
     encoder = net.inference_encoder or net.encoder
     assert encoder is not None, "the pipeline's encoder is not loaded"
     replay = ReplayEncoder(encoder)
@@ -96,7 +97,7 @@ def use_replay_encoder(nlp) -> ReplayEncoder:
 
 def use_null_encoder(nlp) -> None:
     """Run ``nlp``'s ctx_ner with the null encoder at inference."""
-    net = get_net(nlp.get_pipe("ctx_ner").model.layers[0])
+    net = get_net(ctx_ner_encoder(nlp))
     net.set_inference_encoder(NullEncoder(net.width))
 
 
@@ -112,7 +113,7 @@ def offset_path() -> Iterator[None]:
 
 
 def clear_word_cache(nlp) -> None:
-    cache = word_cache(get_net(nlp.get_pipe("ctx_ner").model.layers[0]).backend)
+    cache = word_cache(get_net(ctx_ner_encoder(nlp)).backend)
     if cache is not None:
         cache.clear()
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import spacy
-from spacy.tokens import DocBin
 
 from ..training.conll import read_conll
+from ..training.readers import read_docbin
 
 COMMON = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which "
@@ -47,5 +47,5 @@ def load_texts(docs: Optional[str], n_docs: Optional[int], words: int, seed: int
         return [synthetic_text(words, seed + i) for i in range(n_docs or 120)]
     vocab = spacy.blank("en").vocab
     path = Path(docs)
-    corpus = DocBin().from_disk(path).get_docs(vocab) if path.suffix == ".spacy" else None
+    corpus = read_docbin(path, vocab) if path.suffix == ".spacy" else None
     return [doc.text for doc in islice(corpus or read_conll(path, vocab), n_docs)]

@@ -13,179 +13,22 @@ are outlined dashed. ``nlp.max_length`` is raised to the longest input text (spa
 from __future__ import annotations
 
 import argparse
-import html as html_lib
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
-from spacy import displacy
-from spacy.displacy.templates import TPL_FIGURE, TPL_PAGE
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from tqdm import tqdm
 
+from ..annotation.html import LOW_CONFIDENCE, displacy_doc, write_html
+from ..annotation.inputs import scan_input
+from ..annotation.records import doc_entities
+from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from ..scoring.evaluate import load_pipeline
 
-__all__ = [
-    "annotate",
-    "doc_entities",
-    "group_confidences",
-    "main",
-    "read_input",
-]
-
-Record = Tuple[Any, str]  # (doc id, text)
-LOW_CONFIDENCE = 0.5
-# displaCy's entity template, plus a hover title, the confidence after the label and a dashed
-# outline for low confidence (filled from each entity's "params").
-ENT_TEMPLATE = """
-<mark class="entity" title="{tooltip}" style="background: {bg}; padding: 0.45em 0.6em; \
-margin: 0 0.25em; line-height: 1; border-radius: 0.35em;{low}">
-    {text}
-    <span style="font-size: 0.8em; font-weight: bold; line-height: 1; border-radius: 0.35em; \
-vertical-align: middle; margin-left: 0.5rem">{label}{kb_link}{confidence}</span>
-</mark>
-"""
-LOW_STYLE = " outline: 2px dashed #555; opacity: 0.6;"
-LABEL_COLORS = {"PER": "#aa9cfc", "MISC": "#c887fb"}  # CoNLL's names; displaCy colours PERSON, NORP
-
-
-def _jsonl_records(path: Path) -> Iterator[Tuple[int, Any, str]]:
-    """(line number, id, text) per non-blank line; ValueError naming the line if malformed."""
-    with path.open(encoding="utf8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {lineno}: invalid JSON ({err.msg})") from err
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise ValueError(f'{path}: line {lineno}: expected an object with a "text" string')
-            yield lineno, record.get("id", lineno), record["text"]
-
-
-def _txt_files(folder: Path) -> List[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".txt" and p.is_file())
-
-
-def _txt_text(path: Path) -> str:
-    """The file's text as written: CRLF is kept, so character offsets match the file."""
-    try:
-        with path.open(encoding="utf8", newline="") as f:
-            return f.read()
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path}: not UTF-8 ({err.reason} at byte {err.start}); re-encode it as UTF-8"
-        ) from err
-
-
-def scan_input(input_path: Union[str, Path]) -> Tuple[int, int, Iterator[Record]]:
-    """Validate the input in one full pass (fail before any model work), then return
-    (n_docs, characters in the longest text, lazy iterator of (id, text))."""
-    path = Path(input_path)
-    if path.is_dir():
-        files = _txt_files(path)
-        lengths = [len(_txt_text(file)) for file in files]
-        records: Iterator[Record] = ((p.name, _txt_text(p)) for p in files)
-    elif path.suffix == ".jsonl" and path.is_file():
-        lengths = [len(text) for _, _, text in _jsonl_records(path)]
-        records = ((doc_id, text) for _, doc_id, text in _jsonl_records(path))
-    else:
-        raise ValueError(f"{path}: expected a folder of .txt files or a .jsonl file")
-    if not lengths:
-        raise ValueError(f"{path}: no documents found")
-    return len(lengths), max(lengths), records
-
-
-def read_input(input_path: Union[str, Path]) -> Tuple[int, Iterator[Record]]:
-    """Validate and count the input, then return (n_docs, lazy iterator of (id, text))."""
-    n_docs, _, records = scan_input(input_path)
-    return n_docs, records
-
-
-def group_confidences(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int, str], float]]:
-    """Confidence per entity from ``doc.spans[spans_key].attrs["scores"]``.
-
-    None unless the group exists, has one score per span, and holds exactly ``doc.ents``.
-    """
-    if spans_key not in doc.spans:
-        return None
-    group = doc.spans[spans_key]
-    scores = group.attrs.get("scores")
-    if scores is None or len(scores) != len(group):
-        return None
-    by_span = {(s.start, s.end, s.label_): float(x) for s, x in zip(group, scores)}
-    if set(by_span) != {(e.start, e.end, e.label_) for e in doc.ents}:
-        return None
-    return by_span
-
-
-def doc_entities(doc: Doc, spans_key: str = "ctx_ner") -> List[Dict[str, Any]]:
-    """``doc.ents`` as dicts, with "confidence" when the span group provides it."""
-    confidences = group_confidences(doc, spans_key)
-    entities = []
-    for ent in doc.ents:
-        entity = {
-            "text": ent.text,
-            "label": ent.label_,
-            "start_char": ent.start_char,
-            "end_char": ent.end_char,
-        }
-        if confidences is not None:
-            entity["confidence"] = confidences[(ent.start, ent.end, ent.label_)]
-        entities.append(entity)
-    return entities
-
-
-def _confidence_params(label: str, confidence: Optional[float], low: float) -> Dict[str, str]:
-    if confidence is None:
-        return {"confidence": "", "tooltip": label, "low": ""}
-    return {
-        "confidence": f" {confidence:.2f}",
-        "tooltip": f"{label}, confidence {confidence:.2f}",
-        "low": LOW_STYLE if confidence < low else "",
-    }
-
-
-def displacy_doc(
-    doc: Doc, doc_id: Any, spans_key: str = "ctx_ner", low_confidence: float = LOW_CONFIDENCE
-) -> Dict[str, Any]:
-    """displaCy's manual-mode dict for ``doc`` (titled by its id), confidences in "params"."""
-    confidences = group_confidences(doc, spans_key) or {}
-    ents = [
-        {
-            "start": ent.start_char,
-            "end": ent.end_char,
-            "label": ent.label_,
-            "params": _confidence_params(
-                ent.label_, confidences.get((ent.start, ent.end, ent.label_)), low_confidence
-            ),
-        }
-        for ent in doc.ents
-    ]
-    settings = {"lang": doc.lang_, "direction": doc.vocab.writing_system.get("direction", "ltr")}
-    title = html_lib.escape(str(doc_id))
-    return {"text": doc.text, "ents": ents, "title": title, "settings": settings}
-
-
-def write_html(pages: List[Dict[str, Any]], path: Path, low_confidence: float) -> None:
-    """displaCy entity page of ``displacy_doc`` dicts, with a line on how to read it."""
-    options = {"template": ENT_TEMPLATE, "colors": LABEL_COLORS}
-    figures = "".join(
-        TPL_FIGURE.format(content=displacy.render(page, "ent", manual=True, options=options))
-        for page in pages
-    )
-    legend = (
-        '<p style="font-family: sans-serif">Each label is followed by the entity\'s confidence '
-        f"where the pipeline gives one; below {low_confidence:g} the entity is outlined dashed "
-        "and faded. Hover over an entity for its label and confidence.</p>"
-    )
-    settings = pages[0]["settings"] if pages else {"lang": "en", "direction": "ltr"}
-    lang, direction = settings["lang"], settings["direction"]
-    page = TPL_PAGE.format(content=legend + figures, lang=lang, dir=direction)
-    path.write_text(page, encoding="utf8")
+__all__ = ["annotate", "main"]
 
 
 def annotate(
@@ -197,7 +40,7 @@ def annotate(
     gpu_id: int = -1,
     html: bool = False,
     n_html: int = 5,
-    spans_key: str = "ctx_ner",
+    spans_key: str = DEFAULT_SPANS_KEY,
     low_confidence: float = LOW_CONFIDENCE,
 ) -> Dict[str, Any]:
     """Run ``model`` over the input and write the annotations; returns counts and timing.
@@ -244,7 +87,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--n-html", type=int, default=5, help="docs in the HTML page")
     parser.add_argument("--batch-size", "-b", type=int, default=8)
     parser.add_argument("--gpu-id", "-g", type=int, default=-1)
-    parser.add_argument("--spans-key", default="ctx_ner", help="span group with confidences")
+    parser.add_argument(
+        "--spans-key", default=DEFAULT_SPANS_KEY, help="span group with confidences"
+    )
     parser.add_argument(
         "--low-confidence",
         type=float,

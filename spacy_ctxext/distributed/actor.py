@@ -13,7 +13,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from ..cli.annotate import group_confidences
+from ..annotation.records import group_confidences
+from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import schema
 
 Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
@@ -29,7 +30,7 @@ class Annotator:
         threads: int = 1,
         gpu: bool = False,
         code: Optional[str] = None,
-        spans_key: str = "ctx_ner",
+        spans_key: str = DEFAULT_SPANS_KEY,
         docbin: bool = False,
         pipe_batch_size: int = 16,
     ) -> None:

@@ -3,6 +3,7 @@
 import argparse
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import compat
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", "-b", type=int, default=16, help="docs per Ray batch")
     parser.add_argument("--docbin", action="store_true", help="also write DocBin shards (docs/)")
     parser.add_argument("--code", help="Python file each actor imports (custom components)")
-    parser.add_argument("--spans-key", default="ctx_ner", help="span group with entity scores")
+    parser.add_argument(
+        "--spans-key", default=DEFAULT_SPANS_KEY, help="span group with entity scores"
+    )
     parser.add_argument(
         "--max-task-retries", type=int, default=3, help="retries of a batch whose actor died"
     )

@@ -1,6 +1,6 @@
 """Read a corpus into one Arrow table of (id, text, meta) rows.
 
-JSONL and folders of ``.txt`` go through ``spacy_ctxext.cli.annotate.read_input``, so both
+JSONL and folders of ``.txt`` go through ``spacy_ctxext.annotation.inputs.read_input``, so both
 commands accept the same files, give the same default ids and fail on the same input;
 Parquet is read here. Ids become strings and must be unique: resume and the exactly-once
 check key on them.
@@ -13,7 +13,7 @@ from typing import Any, Iterable, List, Optional, Union
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..cli.annotate import read_input
+from ..annotation.inputs import read_input
 from . import schema
 
 

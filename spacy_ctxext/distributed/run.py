@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Union
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import compat
 from .actor import Annotator
 from .inputs import read_corpus
@@ -32,7 +33,7 @@ class RunConfig:
     batch_size: int = 16  # docs per Ray batch, and nlp.pipe's batch size within it
     docbin: bool = False
     code: Optional[str] = None  # a Python file each actor imports (custom components)
-    spans_key: str = "ctx_ner"
+    spans_key: str = DEFAULT_SPANS_KEY
     max_task_retries: int = 3
     shard_docs: int = 1000  # docs per output part: also how much a crashed driver redoes
     address: Optional[str] = None  # an existing Ray cluster; None: the current or a local one

@@ -1,7 +1,7 @@
 """The ``ctx_ner`` component: BIO token classification over context windows → doc.ents."""
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.errors import Errors
 from spacy.language import Language
@@ -14,15 +14,21 @@ from thinc.api import Config, Model, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
 from ..decoding.bio import bio_tag_names
-from ..decoding.tags import DocTags, decode_docs, set_batch_entities
+from ..decoding.tags import DocTags, decode_docs
 from ..models.settings import EncoderSettings
+from ._ctx_ner_internals import configured_settings, initialize_docs, restore_settings
+from .entities import set_batch_entities
 from .gold import UnalignedEntitiesWarning, bio_targets, sample_docs, warn_unaligned
 
-__all__ = ["CtxNER", "DEFAULT_SPANS_KEY", "UnalignedEntitiesWarning", "make_ctx_ner"]
+__all__ = [
+    "CtxNER",
+    "DEFAULT_SPANS_KEY",
+    "UnalignedEntitiesWarning",
+    "ctx_ner_encoder",
+    "make_ctx_ner",
+]
 
 DEFAULT_SPANS_KEY = "ctx_ner"
-# The factory's own settings: saved in ``cfg`` but, at load, the config's values win.
-FACTORY_SETTINGS = ("spans_key", "overwrite")
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -70,7 +76,7 @@ class CtxNER(TrainablePipe):
 
     The model scores every token (``spacy-ctxext.TokenClassifier.v1``); ``predict``
     decodes valid BIO sequences (``decoding.decode_docs``) and ``set_annotations``
-    writes them (``decoding.set_batch_entities``). Labels are inferred at
+    writes them (``pipeline.entities.set_batch_entities``). Labels are inferred at
     ``initialize``; ``cfg`` (labels, spans_key, overwrite) is saved with the pipe.
     """
 
@@ -137,17 +143,17 @@ class CtxNER(TrainablePipe):
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CtxNER":
         """Load the component; labels come from the saved ``cfg``, the factory's settings
         and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
-        configured = _configured_settings(self)
+        configured = configured_settings(self)
         super().from_bytes(bytes_data, exclude=exclude)
-        _restore_settings(self, configured)
+        restore_settings(self, configured)
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "CtxNER":
         """Load the component; labels come from the saved ``cfg``, the factory's settings
         and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
-        configured = _configured_settings(self)
+        configured = configured_settings(self)
         super().from_disk(path, exclude=exclude)
-        _restore_settings(self, configured)
+        restore_settings(self, configured)
         return self
 
     def add_label(self, label: str) -> int:
@@ -191,7 +197,7 @@ class CtxNER(TrainablePipe):
             )
         # force: re-initializing with other labels resizes the head (no thinc params here).
         self.model.set_dim("nO", len(self.tag_names), force=True)
-        self.model.initialize(X=_initialize_docs(self, doc_sample, get_examples, nlp))
+        self.model.initialize(X=initialize_docs(self, doc_sample, get_examples, nlp))
 
     def predict(self, docs: Iterable[Doc]) -> List[DocTags]:
         """Decode the docs. RETURNS: per doc, its BIO tag ids and tag log-probabilities
@@ -265,42 +271,11 @@ class CtxNER(TrainablePipe):
         return bio_targets(example, self.labels, self.name)
 
 
-Configured = Tuple[Dict[str, Any], Optional[Dict[str, Any]]]
-
-
-def _configured_settings(pipe: CtxNER) -> Configured:
-    """What the config gave the pipe before the saved state replaces it: the factory's
-    settings (so that ``nlp.config`` and behaviour agree, issue #26) and the encoder's
-    usage settings (None for another architecture)."""
-    settings = EncoderSettings.of_classifier(pipe.model)
-    usage = None if settings is None else settings.configured_usage()
-    return {key: pipe.cfg[key] for key in FACTORY_SETTINGS}, usage
-
-
-def _restore_settings(pipe: CtxNER, configured: Configured) -> None:
-    factory, usage = configured
-    pipe.cfg.update(factory)
-    if usage is not None:
-        from ..models.encoder_layer import restore_usage_settings  # loads transformers lazily
-
-        restore_usage_settings(pipe.model.layers[0], usage)
-
-
-def _initialize_docs(
-    pipe: "CtxNER",
-    sample: List[Doc],
-    get_examples: Callable[[], Iterable[Example]],
-    nlp: Optional[Language],
-) -> List[Doc]:
-    """The docs the model initializes with: the sample, or for an encoder with channels
-    (whose vocabularies need them all) every training doc as ctx_ner sees it, a copy of
-    the predicted doc run through the components before it (e.g. an entity_ruler)."""
-    shims = pipe.model.layers[0].shims if pipe.model.layers else []
-    if not (shims and getattr(shims[0]._model, "channels", None)):
-        return sample
-    docs = [eg.x.copy() for eg in get_examples()]
-    for other, proc in nlp.pipeline if nlp is not None else []:
-        if other == pipe.name:
-            break
-        docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
-    return docs
+def ctx_ner_encoder(nlp: Language) -> Model:
+    """The encoder layer (``spacy-ctxext.ContextEncoder``) of the pipeline's first ctx_ner
+    component, whatever its name."""
+    for _, pipe in nlp.pipeline:
+        if isinstance(pipe, CtxNER):
+            return pipe.model.layers[0]
+    names = ", ".join(nlp.pipe_names) or "none"
+    raise ValueError(f"The pipeline has no ctx_ner component (its components: {names}).")

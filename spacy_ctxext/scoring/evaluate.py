@@ -15,37 +15,23 @@ where an entity stands in its document (``spacy_ctxext.scoring.breakdown``).
 
 from __future__ import annotations
 
-import argparse
-import json
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import spacy
-from seqeval.metrics import classification_report
-from seqeval.scheme import IOB2
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
-from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus, Example
 
-from ..decoding.bio import spans_to_tags
-from ..training.gazetteer import entity_labels, read_docs, unseen_scores
-from ..training.readers import unannotated_copy
+from ..training.gazetteer import entity_labels
+from ..training.readers import read_docbin, unannotated_copy
 from .breakdown import entity_breakdown
 from .consistency import entity_consistency
+from .tag_reports import _plain, aligned_iob2_tags, iob2_tags, seqeval_reports
+from .unseen import unseen_scores
 
-__all__ = [
-    "load_pipeline",
-    "evaluate_pipeline",
-    "iob2_tags",
-    "token_report",
-    "format_report",
-    "main",
-]
-
-AVG_ROWS = ("micro avg", "macro avg", "weighted avg")
+__all__ = ["load_pipeline", "evaluate_pipeline"]
 
 
 class _KeepingScorer(Scorer):
@@ -73,104 +59,6 @@ def load_pipeline(model: Union[str, Path, Language], gpu_id: int = -1) -> Langua
     return spacy.load(model)
 
 
-def iob2_tags(doc: Doc) -> List[str]:
-    """IOB2 tags ("B-X", "I-X", "O") from ``doc.ents``; missing annotation counts as "O"."""
-    return spans_to_tags(len(doc), [(e.start, e.end, e.label_) for e in doc.ents])
-
-
-def aligned_iob2_tags(example: Example) -> List[str]:
-    """IOB2 tags on the reference tokens of the predicted entities, mapped as spaCy's
-    scorer maps them (a prediction whose edges fall inside a gold token is left out)."""
-    spans = example.get_aligned_spans_x2y(example.predicted.ents)
-    return spans_to_tags(len(example.reference), [(e.start, e.end, e.label_) for e in spans])
-
-
-def _prf(tp: int, n_pred: int, n_true: int) -> Dict[str, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_true if n_true else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": p, "recall": r, "f1-score": f}
-
-
-def token_report(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> dict:
-    """Per-type token-level P/R/F (B/I prefix ignored) with micro, macro and weighted avg."""
-    true_c: Counter = Counter()
-    pred_c: Counter = Counter()
-    tp_c: Counter = Counter()
-    for tags_true, tags_pred in zip(y_true, y_pred):
-        if len(tags_true) != len(tags_pred):
-            raise ValueError("gold and predicted docs differ in length")
-        for t, p in zip(tags_true, tags_pred):
-            t, p = t.split("-", 1)[-1], p.split("-", 1)[-1]
-            true_c[t] += 1
-            pred_c[p] += 1
-            tp_c[t] += t == p
-    labels = sorted((set(true_c) | set(pred_c)) - {"O"})
-    report: Dict[str, dict] = {}
-    for label in labels:
-        report[label] = _prf(tp_c[label], pred_c[label], true_c[label])
-        report[label]["support"] = true_c[label]
-    support = sum(true_c[label] for label in labels)
-    tp = sum(tp_c[label] for label in labels)
-    report["micro avg"] = _prf(tp, sum(pred_c[label] for label in labels), support)
-    report["micro avg"]["support"] = support
-    for name in ("macro avg", "weighted avg"):
-        weights = [1.0 if name == "macro avg" else true_c[label] for label in labels]
-        total = sum(weights)
-        report[name] = {
-            key: sum(w * report[label][key] for w, label in zip(weights, labels)) / total
-            if total
-            else 0.0
-            for key in ("precision", "recall", "f1-score")
-        }
-        report[name]["support"] = support
-    return report
-
-
-def format_report(report: dict, digits: int = 4) -> str:
-    """Text table in the layout of sklearn's / seqeval's ``classification_report``."""
-    width = max([len(name) for name in report] + [len(AVG_ROWS[-1]), digits])
-    head = ("precision", "recall", "f1-score", "support")
-    lines = [" " * width + " " + "".join(f"{h:>10}" for h in head), ""]
-    labels = [name for name in report if name not in AVG_ROWS]
-    avgs = [name for name in AVG_ROWS if name in report]
-    for block in (labels, avgs):
-        for name in block:
-            row = report[name]
-            values = "".join(f"{row[k]:>10.{digits}f}" for k in head[:3])
-            lines.append(f"{name:>{width}} {values}{row['support']:>10}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _plain(obj: Any) -> Any:
-    """Recursively turn numpy scalars into Python numbers, for JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):
-        return obj.item()
-    return obj
-
-
-def seqeval_reports(y_true: List[List[str]], y_pred: List[List[str]]) -> Dict[str, Any]:
-    """seqeval strict-IOB2 entity report (dict + text) and the token-level report."""
-    kwargs = dict(mode="strict", scheme=IOB2, digits=4, zero_division=0)
-    if any(tag != "O" for tags in y_true + y_pred for tag in tags):
-        entity = _plain(classification_report(y_true, y_pred, output_dict=True, **kwargs))
-        entity_text = classification_report(y_true, y_pred, **kwargs)
-    else:  # seqeval cannot build a report without any entity at all
-        entity, entity_text = {}, "(no entities in gold or predictions)\n"
-    token = token_report(y_true, y_pred)
-    return {
-        "entity": entity,
-        "entity_text": entity_text,
-        "token": token,
-        "token_text": format_report(token),
-    }
-
-
 PROTOCOLS = {
     "raw_text": "each doc's text, tokenized and annotated by the whole pipeline "
     "(as `spacy evaluate` without flags and `nlp(text)`)",
@@ -188,7 +76,7 @@ def protocol_examples(nlp: Language, data_path: Union[str, Path], protocol: str)
     """
     if protocol == "raw_text":
         return list(Corpus(data_path, gold_preproc=False)(nlp))
-    golds = DocBin().from_disk(data_path).get_docs(nlp.vocab)
+    golds = read_docbin(data_path, nlp.vocab)
     if protocol == "gold_sentences":
         return [Example(unannotated_copy(nlp, gold), gold) for gold in golds]
     if protocol == "gold_tokens":
@@ -267,137 +155,7 @@ def score_examples(
 
 
 def _strings(path: Union[str, Path]) -> set:
-    strings = set(entity_labels(read_docs(Path(path))))
+    strings = set(entity_labels(read_docbin(path)))
     if not strings:
         raise ValueError(f"--seen {path}: no entities in it, so every entity would be unseen")
     return strings
-
-
-def format_spacy_scores(scores: Dict[str, Any]) -> str:
-    """ents_p/r/f and the per-type table of spaCy's scorer, as percentages."""
-
-    def pct(value: Optional[float]) -> str:
-        return f"{100 * value:>8.2f}" if value is not None else f"{'-':>8}"
-
-    per_type = scores.get("ents_per_type") or {}
-    width = max([len(label) for label in per_type] + [len("ALL")])
-    lines = [f"{'':<{width}} {'P':>8}{'R':>8}{'F':>8}"]
-    for label in sorted(per_type):
-        row = per_type[label]
-        lines.append(f"{label:<{width}} {pct(row['p'])}{pct(row['r'])}{pct(row['f'])}")
-    all_row = (scores.get("ents_p"), scores.get("ents_r"), scores.get("ents_f"))
-    lines.append(f"{'ALL':<{width}} " + "".join(pct(v) for v in all_row))
-    return "\n".join(lines) + "\n"
-
-
-def format_results(result: Dict[str, Any]) -> str:
-    """The full text report printed by the CLI and written beside the JSON: each
-    protocol's entity P/R/F first, then every report of the first protocol, then the
-    per-type scores of the others."""
-    protocols = {result["protocol"]: result, **result.get("other_protocols", {})}
-    sections = [
-        f"docs: {result['docs']}  tokens: {result['tokens']}  "
-        f"words/s ({result['protocol']}): {result['words_per_second']:.1f}",
-        "",
-        "== entity P/R/F by how the docs reach the pipeline (spaCy scorer, %) ==",
-        _format_protocols(protocols),
-        f"== {result['protocol']}: spaCy scorer (ents, %) ==",
-        format_spacy_scores(result["spacy"]),
-        f"== {result['protocol']}: seqeval entity-level (strict, IOB2) ==",
-        result["seqeval"]["entity_text"],
-        f"== {result['protocol']}: token-level (B/I prefix ignored) ==",
-        result["seqeval"]["token_text"],
-        _format_consistency(result.get("consistency")),
-        _format_unseen(result.get("unseen")),
-        _format_breakdown(result.get("breakdown")),
-    ]
-    for name, scores in result.get("other_protocols", {}).items():
-        sections += [f"== {name}: spaCy scorer (ents, %) ==", format_spacy_scores(scores["spacy"])]
-    return "\n".join(sections)
-
-
-def _format_protocols(protocols: Dict[str, Dict[str, Any]]) -> str:
-    width = max(len(name) for name in protocols)
-    lines = [f"{'':<{width}} {'P':>8}{'R':>8}{'F':>8}"]
-    for name, scores in protocols.items():
-        row = "".join(
-            f"{100 * (scores['spacy'].get(k) or 0.0):>8.2f}" for k in ("ents_p", "ents_r", "ents_f")
-        )
-        lines.append(f"{name:<{width}} {row}  {PROTOCOLS.get(name, '')}")
-    return "\n".join(lines) + "\n"
-
-
-def _format_breakdown(breakdown: Optional[Dict[str, Dict[str, Dict[str, float]]]]) -> str:
-    if not breakdown:
-        return ""
-    lines = ["== entity P/R/F by mention (first of its string in the doc, or a repeat) and by "
-             "where in the doc it starts (%) =="]  # fmt: skip
-    lines.append(f"{'':<18} {'P':>8}{'R':>8}{'F':>8}{'gold':>8}{'pred':>8}")
-    for name, buckets in breakdown.items():
-        for bucket, row in buckets.items():
-            values = "".join(f"{100 * row[k]:>8.2f}" for k in ("p", "r", "f"))
-            lines.append(f"{name + ' ' + bucket:<18} {values}{row['gold']:>8}{row['predicted']:>8}")
-    return "\n".join(lines) + "\n"
-
-
-def _format_consistency(consistency: Optional[Dict[str, float]]) -> str:
-    if not consistency:
-        return ""
-    return (
-        "== consistency (gold strings occurring 2+ times in a doc) ==\n"
-        f"labelled alike in all occurrences: {100 * consistency['consistency']:.2f}%  "
-        f"alike and correct: {100 * consistency['consistent_correct']:.2f}%  "
-        f"strings: {int(consistency['repeated'])}\n"
-    )
-
-
-def _format_unseen(unseen: Optional[Dict[str, float]]) -> str:
-    if not unseen:
-        return ""
-    return (
-        "== entities whose string is unseen in training ==\n"
-        f"P {100 * unseen['ents_p']:.2f}  R {100 * unseen['ents_r']:.2f}  "
-        f"F {100 * unseen['ents_f']:.2f}  gold: {int(unseen['gold'])}  "
-        f"predicted: {int(unseen['predicted'])}\n"
-    )
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-    parser = argparse.ArgumentParser(
-        prog="python -m spacy_ctxext.evaluate", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("model", help="pipeline name or path (spacy.load)")
-    parser.add_argument("data", help="gold .spacy DocBin")
-    parser.add_argument("--output", "-o", help="JSON file to write; text report goes to .txt")
-    parser.add_argument("--gpu-id", "-g", type=int, default=-1)
-    parser.add_argument("--batch-size", "-b", type=int, default=8)
-    parser.add_argument("--seen", help="training .spacy: also score entities unseen in it")
-    parser.add_argument(
-        "--protocols",
-        default=",".join(PROTOCOLS),
-        help="comma-separated, the first one reported first: " + ", ".join(PROTOCOLS),
-    )
-    args = parser.parse_args(argv)
-    if args.output and Path(args.output).suffix == ".txt":
-        parser.error("--output is the JSON file; the .txt report is written beside it")
-    result = evaluate_pipeline(
-        args.model,
-        args.data,
-        batch_size=args.batch_size,
-        gpu_id=args.gpu_id,
-        seen=args.seen,
-        protocols=[name.strip() for name in args.protocols.split(",") if name.strip()],
-    )
-    text = format_results(result)
-    print(text)
-    if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-        output.with_suffix(".txt").write_text(text, encoding="utf8")
-        print(f"wrote {output} and {output.with_suffix('.txt')}")
-    return result
-
-
-if __name__ == "__main__":
-    main()

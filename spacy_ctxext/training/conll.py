@@ -21,8 +21,9 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from ..decoding.bio import parse_tag
+from .readers import read_docbin
 
-__all__ = ["ConllWarning", "read_conll", "convert", "count_docbin", "main"]
+__all__ = ["ConllWarning", "read_conll", "convert", "count_docbin"]
 
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("auto", "iob1", "iob2")
@@ -240,8 +241,7 @@ def count_docs(docs: Iterable[Doc]) -> dict:
 
 def count_docbin(path: PathLike, lang: str = "en") -> dict:
     """The same counts as ``convert`` returns, read back from a saved ``DocBin``."""
-    vocab = spacy.blank(lang).vocab
-    return count_docs(DocBin().from_disk(path).get_docs(vocab))
+    return count_docs(read_docbin(path, spacy.blank(lang).vocab))
 
 
 def format_counts(counts: dict) -> str:
@@ -268,30 +268,3 @@ def convert(
     result = counts.as_dict()
     print(f"{input_path} -> {output_path}: {format_counts(result)}")
     return result
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m spacy_ctxext.convert",
-        description="Convert a CoNLL NER file (IOB1/IOB2, one doc per -DOCSTART-) to a DocBin.",
-    )
-    parser.add_argument(
-        "input", type=Path, help="CoNLL file (token [columns...] NER-tag), or a folder of *.conll"
-    )
-    parser.add_argument("output", type=Path, help="output .spacy file, or folder for a folder")
-    parser.add_argument("--lang", default="en", help="spaCy language code for the vocab")
-    parser.add_argument("--scheme", default="auto", choices=SCHEMES, help="tagging scheme")
-    args = parser.parse_args(argv)
-    if not args.input.is_dir():
-        convert(args.input, args.output, lang=args.lang, scheme=args.scheme)
-        return
-    sources = sorted(args.input.glob("*.conll"))
-    if not sources:
-        raise SystemExit(f"No *.conll files in {args.input}.")
-    for source in sources:
-        target = args.output / source.with_suffix(".spacy").name
-        convert(source, target, lang=args.lang, scheme=args.scheme)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,5 @@
-"""A training corpus of whole documents that keeps their gold tokens and sentence starts.
+"""Reading gold docs: a ``.spacy`` DocBin's docs on a vocab, and a training corpus of whole
+documents that keeps their gold tokens and sentence starts.
 
 spaCy's ``spacy.Corpus.v1`` either re-tokenizes each document with ``nlp.make_doc``
 (no sentence starts, other tokens than the gold ones: CoNLL's "1996-08-22" becomes five)
@@ -8,14 +9,21 @@ tokens and sentence starts it is evaluated on (see ``spacy_ctxext.scoring.evalua
 """
 
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Union
 
+import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus, Example
 from spacy.util import registry
+from spacy.vocab import Vocab
 
-__all__ = ["GoldDocCorpus", "create_gold_doc_corpus", "unannotated_copy"]
+__all__ = ["GoldDocCorpus", "create_gold_doc_corpus", "read_docbin", "unannotated_copy"]
+
+
+def read_docbin(path: Union[str, Path], vocab: Optional[Vocab] = None) -> Iterator[Doc]:
+    """The docs of a ``.spacy`` DocBin, on ``vocab`` (a blank English one by default)."""
+    return DocBin().from_disk(path).get_docs(vocab or spacy.blank("en").vocab)
 
 
 def unannotated_copy(nlp: Language, gold: Doc, *, sentences: bool = True) -> Doc:

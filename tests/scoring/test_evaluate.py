@@ -10,13 +10,9 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from util import TRAIN_DATA, make_ruler_nlp, write_gold
 
-from spacy_ctxext.scoring.evaluate import (
-    evaluate_pipeline,
-    format_report,
-    iob2_tags,
-    main,
-    token_report,
-)
+from spacy_ctxext.cli.evaluate import main
+from spacy_ctxext.scoring.evaluate import evaluate_pipeline
+from spacy_ctxext.scoring.tag_reports import format_report, iob2_tags, token_report
 from spacy_ctxext.training.readers import unannotated_copy
 
 

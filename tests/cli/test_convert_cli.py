@@ -11,8 +11,10 @@ import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import DocBin
+from util import REPO
 
-from spacy_ctxext.training.conll import ConllWarning, count_docbin, main, read_conll
+from spacy_ctxext.cli.convert import main
+from spacy_ctxext.training.conll import ConllWarning, count_docbin, read_conll
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +183,7 @@ def test_module_runs_as_script(tmp_path):
         [sys.executable, "-m", "spacy_ctxext.convert", str(source), str(output)],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert run.returncode == 0, run.stderr
     assert "1 docs" in run.stdout and output.is_file()

@@ -2,13 +2,12 @@
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 from spacy.tokens import Doc
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from util import SCRIPTS, STORY, ZERO_PIECE_CHARS
+from util import REPO, SCRIPTS, STORY, ZERO_PIECE_CHARS
 
 from spacy_ctxext.tokenization.exactness import is_exact
 from spacy_ctxext.tokenization.word_cache import WordCache, word_cache
@@ -95,7 +94,7 @@ def test_all_minilm_tokenizer(nlp):
     config = json.loads(backend.to_str())
     assert config["pre_tokenizer"]["type"] == "BertPreTokenizer"
     assert_same(backend, hard_docs(nlp) + random_docs(nlp, seed=1))
-    samples = Path(__file__).parents[1] / "samples" / "long_docs.jsonl"
+    samples = REPO / "samples" / "long_docs.jsonl"
     texts = [json.loads(line)["text"] for line in samples.read_text("utf8").splitlines()]
     assert_same(backend, [nlp(t) for t in texts])
 

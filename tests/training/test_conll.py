@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import spacy
 
+from util import REPO
+
 from spacy_ctxext.training.conll import ConllWarning, convert, count_docbin, read_conll
 
 DATA_DIR = Path(
-    os.environ.get("CTXEXT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+    os.environ.get("CTXEXT_DATA_DIR", REPO.parent / "shared" / "data")
 )
 
 # Counts from the README.md files next to the data (recomputed there and checked against the

@@ -1,19 +1,16 @@
 """spacy_ctxext.cli.annotate with a blank pipeline + entity_ruler (no ctx_ner, no network)."""
 
 import json
-from pathlib import Path
 
 import pytest
 import spacy
 from spacy.language import Language
 from spacy.tokens import DocBin, SpanGroup
+from util import REPO
 
-from spacy_ctxext.cli.annotate import (
-    annotate,
-    doc_entities,
-    main,
-    read_input,
-)
+from spacy_ctxext.annotation.inputs import read_input
+from spacy_ctxext.annotation.records import doc_entities
+from spacy_ctxext.cli.annotate import annotate, main
 
 PATTERNS = [
     {"label": "PER", "pattern": "John Smith"},
@@ -222,7 +219,7 @@ def test_max_length_is_raised_to_the_longest_text(tmp_path):
 
 
 def test_shipped_samples_hold_a_long_document():
-    samples = Path(__file__).parent.parent / "samples" / "long_docs.jsonl"
+    samples = REPO / "samples" / "long_docs.jsonl"
     n_docs, records = read_input(samples)
     words = {doc_id: len(text.split()) for doc_id, text in records}
     assert n_docs == len(words) == 4

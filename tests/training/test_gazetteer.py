@@ -9,8 +9,10 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from util import GOLD, make_ruler_nlp, write_gold
 
-from spacy_ctxext.scoring.evaluate import main as evaluate_main
-from spacy_ctxext.training.gazetteer import gazetteer_patterns, main, unseen_scores
+from spacy_ctxext.cli.evaluate import main as evaluate_main
+from spacy_ctxext.cli.gazetteer import main
+from spacy_ctxext.scoring.unseen import unseen_scores
+from spacy_ctxext.training.gazetteer import gazetteer_patterns
 from spacy_ctxext.training.readers import unannotated_copy
 
 TRAIN = [

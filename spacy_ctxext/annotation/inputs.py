@@ -1,0 +1,66 @@
+"""The inputs of annotation: a ``.jsonl`` file with ``{"text": ..., "id": ...}`` per line ("id"
+optional, default: the line number) or a folder of ``.txt`` files (one doc per file),
+checked and counted before any text reaches a pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple, Union
+
+Record = Tuple[Any, str]  # (doc id, text)
+
+
+def _jsonl_records(path: Path) -> Iterator[Tuple[int, Any, str]]:
+    """(line number, id, text) per non-blank line; ValueError naming the line if malformed."""
+    with path.open(encoding="utf8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {lineno}: invalid JSON ({err.msg})") from err
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError(f'{path}: line {lineno}: expected an object with a "text" string')
+            yield lineno, record.get("id", lineno), record["text"]
+
+
+def _txt_files(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix == ".txt" and p.is_file())
+
+
+def _txt_text(path: Path) -> str:
+    """The file's text as written: CRLF is kept, so character offsets match the file."""
+    try:
+        with path.open(encoding="utf8", newline="") as f:
+            return f.read()
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not UTF-8 ({err.reason} at byte {err.start}); re-encode it as UTF-8"
+        ) from err
+
+
+def scan_input(input_path: Union[str, Path]) -> Tuple[int, int, Iterator[Record]]:
+    """Validate the input in one full pass (fail before any model work), then return
+    (n_docs, characters in the longest text, lazy iterator of (id, text))."""
+    path = Path(input_path)
+    if path.is_dir():
+        files = _txt_files(path)
+        lengths = [len(_txt_text(file)) for file in files]
+        records: Iterator[Record] = ((p.name, _txt_text(p)) for p in files)
+    elif path.suffix == ".jsonl" and path.is_file():
+        lengths = [len(text) for _, _, text in _jsonl_records(path)]
+        records = ((doc_id, text) for _, doc_id, text in _jsonl_records(path))
+    else:
+        raise ValueError(f"{path}: expected a folder of .txt files or a .jsonl file")
+    if not lengths:
+        raise ValueError(f"{path}: no documents found")
+    return len(lengths), max(lengths), records
+
+
+def read_input(input_path: Union[str, Path]) -> Tuple[int, Iterator[Record]]:
+    """Validate and count the input, then return (n_docs, lazy iterator of (id, text))."""
+    n_docs, _, records = scan_input(input_path)
+    return n_docs, records

@@ -1,0 +1,35 @@
+"""The gazetteer command line: an entity_ruler pattern file from a training split's own
+entity strings (``spacy_ctxext.training.gazetteer``).
+
+    python -m spacy_ctxext.gazetteer TRAIN.spacy PATTERNS.jsonl [--min-count N]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import srsly
+
+from ..training.gazetteer import gazetteer_patterns
+from ..training.readers import read_docbin
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_ctxext.gazetteer",
+        description="Write a gazetteer (entity_ruler JSONL) of a DocBin's entity strings.",
+    )
+    parser.add_argument("docs", type=Path, help="annotated .spacy DocBin (a training split)")
+    parser.add_argument("output", type=Path, help="JSONL patterns file to write")
+    parser.add_argument("--min-count", type=int, default=1, help="occurrences to keep a string")
+    args = parser.parse_args(argv)
+    docs = list(read_docbin(args.docs))
+    if not any(doc.ents for doc in docs):
+        parser.error(f"{args.docs} has no entities to build a gazetteer from")
+    rows = gazetteer_patterns(docs, args.min_count)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_jsonl(args.output, rows)
+    print(f"wrote {len(rows)} patterns from {len(docs)} docs to {args.output}")
+    return rows
