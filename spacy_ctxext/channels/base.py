@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence
 import numpy as np
 from spacy.tokens import Doc, Token
 
+from ..models.saved_parts import reading
+
 
 class Channel:
     """One per-token signal: its ids, the vocabulary they need, and the state to save.
@@ -85,7 +87,8 @@ def restore_states(channels: Channels, states: Mapping[str, Dict[str, Any]]) -> 
             f"`features` has {ordered(channels)}: load it with the features it was trained with."
         )
     for name, state in states.items():
-        channels[name].from_state(state)
+        with reading(f"the vocabulary of channel {name!r}"):
+            channels[name].from_state(state)
 
 
 def channel_rows(channels: Channels, docs: Sequence[Doc]) -> np.ndarray:

@@ -15,14 +15,17 @@ from thinc.types import Floats2d
 
 from ..decoding.bio import bio_tag_names
 from ..decoding.tags import DocTags, decode_docs
+from ..models.saved_parts import SavedPartError
 from ..models.settings import EncoderSettings
 from ._ctx_ner_internals import configured_settings, initialize_docs, restore_settings
 from .entities import set_batch_entities
 from .gold import UnalignedEntitiesWarning, bio_targets, sample_docs, warn_unaligned
+from .saved_files import SavedPipelineError, load_component, save_component
 
 __all__ = [
     "CtxNER",
     "DEFAULT_SPANS_KEY",
+    "SavedPipelineError",
     "UnalignedEntitiesWarning",
     "ctx_ner_encoder",
     "make_ctx_ner",
@@ -144,17 +147,30 @@ class CtxNER(TrainablePipe):
         """Load the component; labels come from the saved ``cfg``, the factory's settings
         and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
         configured = configured_settings(self)
-        super().from_bytes(bytes_data, exclude=exclude)
+        try:
+            super().from_bytes(bytes_data, exclude=exclude)
+        except SavedPartError as err:
+            raise SavedPipelineError(
+                f"Cannot load the {self.name!r} component from bytes: {err}. They are not "
+                "the bytes nlp.to_bytes() gave: send or store them again, whole."
+            ) from None
         restore_settings(self, configured)
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "CtxNER":
         """Load the component; labels come from the saved ``cfg``, the factory's settings
-        and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
+        and the encoder's usage settings from the config (``spacy.load(path, config=...)``).
+        A missing, truncated or corrupt file raises ``SavedPipelineError`` naming it."""
         configured = configured_settings(self)
-        super().from_disk(path, exclude=exclude)
+        load_component(self, Path(path), exclude)
         restore_settings(self, configured)
         return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Save the component as spaCy does, each file written atomically; ``cfg`` also
+        records the spacy-ctxext version and the model file's size and sha256, which
+        loading checks."""
+        save_component(self, Path(path), exclude)
 
     def add_label(self, label: str) -> int:
         """Add a label before ``initialize``; after it, initialize again with the labels."""

@@ -18,12 +18,15 @@ from safetensors.torch import save as save_safetensors
 
 from ...channels.base import channel_states, restore_states
 from ..memory import memory_settings
+from ..saved_parts import reading
 from ..settings import EncoderSettings
 from .context_net import ContextNet
 from .positions import extend_position_embeddings
 
 # Names HF configs use for dropout on attention probabilities.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+# What every saved net holds, since the first release (later keys are optional).
+SAVED_KEYS = ("config", "attn_implementation", "tokenizer_files", "head_out", "weights")
 
 
 def resolve_encoder_name(name: str) -> str:
@@ -111,28 +114,40 @@ def serialize_net(net: ContextNet) -> bytes:
 
 
 def deserialize_net(net: ContextNet, data: bytes, device: torch.device) -> ContextNet:
+    """The net a saved pipeline's bytes hold; a ``SavedPartError`` names the part (weights,
+    tokenizer files, config, channel vocabularies) that is missing or corrupt."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    msg = srsly.msgpack_loads(data)
+    with reading("the encoder's serialized state (msgpack)"):
+        msg = srsly.msgpack_loads(data)
+        missing = [key for key in SAVED_KEYS if key not in msg]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)}")
     # Tensors first, and the serialized weights dropped before the model is built: the
     # weights then exist twice at most, not three times (loading peaked 88 MB lower for
     # a MiniLM pipeline).
-    state = load_safetensors(msg.pop("weights"))
+    with reading("the encoder's weights (safetensors)"):
+        state = load_safetensors(msg.pop("weights"))
     with tempfile.TemporaryDirectory() as tmp:
-        _write_files(Path(tmp), msg["tokenizer_files"])
-        (Path(tmp) / "config.json").write_text(msg["config"], encoding="utf8")
-        # Never custom code from a saved pipeline, and never a prompt asking to run it.
-        config = AutoConfig.from_pretrained(tmp, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True, trust_remote_code=False)
+        with reading("the tokenizer files"):
+            _write_files(Path(tmp), msg["tokenizer_files"])
+        with reading("the encoder's config (config.json)"):
+            (Path(tmp) / "config.json").write_text(msg["config"], encoding="utf8")
+            # Never custom code from a saved pipeline, and never a prompt asking to run it.
+            config = AutoConfig.from_pretrained(tmp, trust_remote_code=False)
+        with reading("the tokenizer files"):
+            tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True, trust_remote_code=False)
     encoder = _with_attention(AutoModel.from_config, config, msg["attn_implementation"], {})
     loaded = ContextNet(encoder, tokenizer, channels=net.channels)
     if msg["head_out"] is not None:
         loaded.set_head(int(msg["head_out"]))
-    loaded.set_memory(memory_settings(msg.get("memory")))  # absent before memory existed
-    restore_states(loaded.channels, msg.get("channel_states", {}))
+    with reading("the document memory settings"):
+        loaded.set_memory(memory_settings(msg.get("memory")))  # absent before memory existed
+    restore_states(loaded.channels, msg.get("channel_states", {}))  # names each vocabulary
     if msg.get("channel_rows") is not None:
         loaded.set_channel_rows(int(msg["channel_rows"]))
-    loaded.load_state_dict(state)
+    with reading("the encoder's weights (they do not fit its config)"):
+        loaded.load_state_dict(state)
     return loaded.to(device)
 
 
