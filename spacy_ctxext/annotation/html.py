@@ -12,6 +12,7 @@ from spacy import displacy
 from spacy.displacy.templates import TPL_FIGURE, TPL_PAGE
 from spacy.tokens import Doc
 
+from ..io_atomic import write_text
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from .records import group_confidences
 
@@ -83,4 +84,4 @@ def write_html(pages: List[Dict[str, Any]], path: Path, low_confidence: float) -
     settings = pages[0]["settings"] if pages else {"lang": "en", "direction": "ltr"}
     lang, direction = settings["lang"], settings["direction"]
     page = TPL_PAGE.format(content=legend + figures, lang=lang, dir=direction)
-    path.write_text(page, encoding="utf8")
+    write_text(path, page)  # atomically: never a partial page under its name

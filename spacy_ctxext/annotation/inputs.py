@@ -6,16 +6,18 @@ checked and counted before any text reaches a pipeline.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple, Union
+from typing import Any, Dict, Iterator, List, Tuple, Union
 
 Record = Tuple[Any, str]  # (doc id, text)
 
 
 def _jsonl_records(path: Path) -> Iterator[Tuple[int, Any, str]]:
     """(line number, id, text) per non-blank line; ValueError naming the line if malformed."""
-    with path.open(encoding="utf8") as f:
-        for lineno, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = _utf8_line(raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -25,6 +27,40 @@ def _jsonl_records(path: Path) -> Iterator[Tuple[int, Any, str]]:
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                 raise ValueError(f'{path}: line {lineno}: expected an object with a "text" string')
             yield lineno, record.get("id", lineno), record["text"]
+
+
+def _utf8_line(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: line {lineno}: not UTF-8 ({err.reason} at byte {err.start} of the line); "
+            "re-encode the file as UTF-8"
+        ) from None
+
+
+class DuplicateIdWarning(UserWarning):
+    """Some docs of a JSONL input share an id."""
+
+
+def _warn_duplicate_ids(path: Path, lines_and_ids: List[Tuple[int, Any]]) -> None:
+    """Annotate keeps every doc (resume goes by position); the Ray path refuses them."""
+    first_line: Dict[str, int] = {}
+    duplicates = []
+    for lineno, doc_id in lines_and_ids:
+        if str(doc_id) in first_line:
+            duplicates.append((lineno, doc_id, first_line[str(doc_id)]))
+        first_line.setdefault(str(doc_id), lineno)
+    if duplicates:
+        lineno, doc_id, first = duplicates[0]
+        warnings.warn(
+            f"{path}: {len(duplicates)} docs repeat an earlier doc's id (first: line {lineno}, "
+            f"id {doc_id!r} as on line {first}); all are annotated, under the ids given. Give "
+            "each doc its own id to tell them apart (python -m spacy_ctxext.distributed "
+            "refuses duplicates).",
+            DuplicateIdWarning,
+            stacklevel=3,
+        )
 
 
 def _txt_files(folder: Path) -> List[Path]:
@@ -51,7 +87,9 @@ def scan_input(input_path: Union[str, Path]) -> Tuple[int, int, Iterator[Record]
         lengths = [len(_txt_text(file)) for file in files]
         records: Iterator[Record] = ((p.name, _txt_text(p)) for p in files)
     elif path.suffix == ".jsonl" and path.is_file():
-        lengths = [len(text) for _, _, text in _jsonl_records(path)]
+        scanned = [(lineno, doc_id, len(text)) for lineno, doc_id, text in _jsonl_records(path)]
+        _warn_duplicate_ids(path, [(lineno, doc_id) for lineno, doc_id, _ in scanned])
+        lengths = [length for _, _, length in scanned]
         records = ((doc_id, text) for _, doc_id, text in _jsonl_records(path))
     else:
         raise ValueError(f"{path}: expected a folder of .txt files or a .jsonl file")

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
+from ..io_atomic import OutputWriteError
 from ..training.conll import SCHEMES, convert
 
 
@@ -26,6 +27,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--lang", default="en", help="spaCy language code for the vocab")
     parser.add_argument("--scheme", default="auto", choices=SCHEMES, help="tagging scheme")
     args = parser.parse_args(argv)
+    try:
+        _convert(args)
+    except OutputWriteError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def _convert(args: argparse.Namespace) -> None:
     if not args.input.is_dir():
         convert(args.input, args.output, lang=args.lang, scheme=args.scheme)
         return

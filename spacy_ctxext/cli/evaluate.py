@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from ..io_atomic import OutputWriteError, write_text
 from ..scoring.evaluate import PROTOCOLS, evaluate_pipeline
 from ..scoring.text_report import format_results
 
@@ -47,8 +48,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     print(text)
     if args.output:
         output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-        output.with_suffix(".txt").write_text(text, encoding="utf8")
+        # The report first: the JSON is what scripts read, so it appears last, whole.
+        try:
+            write_text(output.with_suffix(".txt"), text)
+            write_text(output, json.dumps(result, indent=2) + "\n")
+        except OutputWriteError as err:
+            raise SystemExit(f"error: {err}") from None
         print(f"wrote {output} and {output.with_suffix('.txt')}")
     return result

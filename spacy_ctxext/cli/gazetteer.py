@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence
 
 import srsly
 
+from ..io_atomic import OutputWriteError, atomic_path
 from ..training.gazetteer import gazetteer_patterns
 from ..training.readers import read_docbin
 
@@ -29,7 +30,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, str]]:
     if not any(doc.ents for doc in docs):
         parser.error(f"{args.docs} has no entities to build a gazetteer from")
     rows = gazetteer_patterns(docs, args.min_count)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_jsonl(args.output, rows)
+    try:
+        with atomic_path(args.output) as tmp:
+            srsly.write_jsonl(tmp, rows)
+    except OutputWriteError as err:
+        raise SystemExit(f"error: {err}") from None
     print(f"wrote {len(rows)} patterns from {len(docs)} docs to {args.output}")
     return rows

@@ -21,6 +21,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from ..decoding.bio import parse_tag
+from ..io_atomic import write_bytes
 from .readers import read_docbin
 
 __all__ = ["ConllWarning", "read_conll", "convert", "count_docbin"]
@@ -115,8 +116,9 @@ def read_conll(path: PathLike, vocab: Vocab, *, scheme: str = "auto") -> Iterato
     totals: Counter = Counter()
     n_columns = first_line = 0
     builder, started_by_docstart = _DocBuilder(), False
-    with open(path, encoding="utf-8-sig") as lines:
-        for lineno, line in enumerate(lines, start=1):
+    with open(path, "rb") as lines:
+        for lineno, raw in enumerate(lines, start=1):
+            line = _decode_line(raw, path, lineno)
             columns = _columns(line)
             if not columns:
                 builder.end_sentence()
@@ -139,6 +141,17 @@ def read_conll(path: PathLike, vocab: Vocab, *, scheme: str = "auto") -> Iterato
             builder.add_token(columns[0], tag_cache[tag])
     yield from _finish_document(builder, vocab, started_by_docstart, totals)
     _warn_after_reading(path, _count_repairs(totals, scheme), totals["empty_docs"], totals["docs"])
+
+
+def _decode_line(raw: bytes, path: PathLike, lineno: int) -> str:
+    """A line as text: UTF-8, a BOM on the first line dropped (CRLF goes in ``_columns``)."""
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}:{lineno}: not UTF-8 ({err.reason} at byte {err.start} of the line); "
+            "re-encode the file as UTF-8"
+        ) from None
 
 
 def _columns(line: str) -> List[str]:
@@ -263,8 +276,7 @@ def convert(
         doc_bin.add(doc)
         counts.add(doc)
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    doc_bin.to_disk(output_path)
+    write_bytes(output_path, doc_bin.to_bytes())  # never a partial .spacy under its name
     result = counts.as_dict()
     print(f"{input_path} -> {output_path}: {format_counts(result)}")
     return result

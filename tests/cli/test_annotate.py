@@ -245,3 +245,23 @@ def test_the_pipeline_runs_as_saved(saved, tmp_path):
     assert [
         (e["start_char"], e["end_char"], e["label"]) for e in written[0]["entities"]
     ] == expected
+
+
+def test_jsonl_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"text": "fine"}\n' + '{"text": "café"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"{path}: line 2: not UTF-8 .*re-encode"):
+        read_input(path)
+
+
+def test_duplicate_ids_warn_with_their_count_and_lines(models, tmp_path):
+    from spacy_ctxext.annotation.inputs import DuplicateIdWarning
+
+    lines = [json.dumps({"id": doc_id, "text": "Paris."}) for doc_id in ("a", "b", "a", "a")]
+    path = write_jsonl(tmp_path / "dupes.jsonl", lines)
+    with pytest.warns(
+        DuplicateIdWarning, match=rf"{path}: 2 docs repeat .*line 3, id 'a' as on line 1"
+    ):
+        counts = annotate(models[0], path, tmp_path / "out")
+    assert counts["docs"] == 4  # every doc kept, once
+    assert [row["id"] for row in read_jsonl(tmp_path / "out" / "entities.jsonl")] == list("abaa")

@@ -230,3 +230,20 @@ def test_iob1_and_iob2_give_the_same_spans(tmp_path_factory, vocab, sentences):
     (doc2,), caught = read_all(write(folder, iob2_text, "b.conll"), vocab, scheme="iob2")
     assert ents(doc1) == ents(doc2) == spans
     assert caught == []  # correct IOB2 never needs a repair
+
+
+def test_bom_and_crlf_read_as_a_clean_file(tmp_path, vocab):
+    text = "-DOCSTART- O\n\nJohn B-PER\nSmith I-PER\nflew O\n\nParis B-LOC\n"
+    clean, _ = read_all(write(tmp_path, text, "clean.conll"), vocab)
+    hostile = tmp_path / "hostile.conll"
+    hostile.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf8"))
+    docs, messages = read_all(hostile, vocab)
+    assert [d.text for d in docs] == [d.text for d in clean] == ["John Smith flew Paris"]
+    assert [ents(d) for d in docs] == [ents(d) for d in clean] and messages == []
+
+
+def test_conll_that_is_not_utf8_names_file_and_line(tmp_path, vocab):
+    path = tmp_path / "latin1.conll"
+    path.write_bytes(b"John B-PER\n" + "Zürich B-LOC\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"{path}:2: not UTF-8 .*re-encode"):
+        list(read_conll(path, vocab))
