@@ -22,6 +22,21 @@ from util import (
 from spacy_ctxext.models.encoder_layer import apply_usage_settings
 from spacy_ctxext.tokenization.wordpieces import load_backend
 
+# Fixtures whose tests take more than a few seconds (a 10**6-character document).
+SLOW_FIXTURES = {"million"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark slow tests in one place, so ``pytest -m "not slow"`` is a quick loop: property
+    tests (hypothesis), tests on the slow fixtures and the Ray tests (a local cluster
+    each), beside those marked by hand (``spacy package`` and other subprocesses,
+    ``n_process``)."""
+    for item in items:
+        hypothesis = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        ray = "distributed" in item.path.parts
+        if hypothesis or ray or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:

@@ -1,4 +1,4 @@
-"""Annotate raw text with any spaCy pipeline that sets ``doc.ents``.
+"""The annotate command line: raw text through any spaCy pipeline that sets ``doc.ents``.
 
 Input is a folder of ``.txt`` files (one doc per file) or a ``.jsonl`` file with
 ``{"text": ..., "id": ...}`` per line ("id" optional, default: the line number).

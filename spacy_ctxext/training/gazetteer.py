@@ -1,10 +1,8 @@
-"""Gazetteers from annotated docs, and scores on the entities a gazetteer cannot know.
+"""Gazetteers from annotated docs: the entity strings of a split, with their labels.
 
 A gazetteer built from a training split's own entity strings is the honest way to test
 one: it holds only names a user could have collected before seeing the test set. The
-same strings tell which test entities are *unseen* (their string never occurs as an
-entity in training): the names a model must recognise from context, where a gazetteer
-cannot help and memorisation does not count.
+same strings tell which test entities are *unseen* (``scoring.unseen``).
 
     python -m spacy_ctxext.gazetteer corpus/conll2003/train.spacy corpus/conll2003/gazetteer.jsonl
 """
