@@ -52,6 +52,7 @@ ARMS = {
     # FLERT-sized: cores of about 64 pieces (a few sentences), 64 of context each side.
     "conll-context192": ("conll_context", "conll2003", "test", windows(192, 64)),
     "conll-sentencizer": ("conll_sentencizer", "conll2003", "test", []),
+    "conll-chunks": ("conll_chunks", "conll2003", "test", []),
     "conll-anchor": ("anchor", "conll2003", "test", []),
     "conll-anchor-getter": ("anchor_getter", "conll2003", "test", []),
     "litbank-doc512": ("conll_doc", "litbank", "dev", []),
