@@ -65,6 +65,7 @@ ARMS = {
     "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", []),
     "litbank-context512": ("conll_context", "litbank", "dev", []),
     "litbank-sentencizer": ("conll_sentencizer", "litbank", "dev", []),
+    "litbank-chunks": ("conll_chunks", "litbank", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
 DEFAULT_STEPS = 300
