@@ -15,6 +15,10 @@ from spacy.training import Example, validate_get_examples
 
 from ..decoding.bio import biluo_to_bio
 
+# reference.user_data key: the (start, end) gold tokens that have a loss, where the rest of
+# the reference is context whose gold is missing on purpose.
+CORE_SPAN = ("spacy-ctxext", "core_span")
+
 
 class UnalignedEntitiesWarning(UserWarning):
     """Gold tokens of annotated examples without an entity tag; filterable on its own."""
@@ -46,11 +50,14 @@ def warn_unaligned(
     Entity offsets off token boundaries (spaCy's W030 at ``Example.from_dict``) or
     gold tokenization that does not map onto the predicted tokens leave such
     tokens; they are left out of the loss, and the count says how much is lost.
+    Tokens whose gold is missing on purpose are not counted: those aligned only to gold
+    tokens outside ``reference.user_data[CORE_SPAN]`` (the context that
+    ``spacy-ctxext.ContextChunkCorpus.v1`` gives without gold).
     """
     annotated = [
         (eg, t) for eg, t in zip(examples, truths) if eg.reference.has_annotation("ENT_IOB")
     ]
-    counts = [sum(tag is None for tag in t) for _, t in annotated]
+    counts = [_unaligned_tokens(eg, t) for eg, t in annotated]
     n_tokens, n_examples = sum(counts), sum(c > 0 for c in counts)
     if n_tokens:
         warnings.warn(
@@ -62,6 +69,18 @@ def warn_unaligned(
             UnalignedEntitiesWarning,
             stacklevel=3,
         )
+
+
+def _unaligned_tokens(example: Example, truths: Sequence[Optional[str]]) -> int:
+    """Predicted tokens without a gold tag, less those aligned only to gold tokens outside
+    the example's core (``CORE_SPAN``)."""
+    untagged = [i for i, tag in enumerate(truths) if tag is None]
+    core = example.reference.user_data.get(CORE_SPAN)
+    if not untagged or core is None:
+        return len(untagged)
+    start, end = core
+    x2y = example.alignment.x2y
+    return sum(any(start <= j < end for j in x2y[i].tolist()) for i in untagged)
 
 
 def sample_docs(get_examples: Callable[[], Iterable[Example]], name: str) -> List[Doc]:

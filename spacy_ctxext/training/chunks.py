@@ -18,6 +18,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from ..pipeline.gold import CORE_SPAN
 from .readers import read_docbin
 
 __all__ = ["core_bounds", "doc_chunks", "create_context_chunk_corpus"]
@@ -61,6 +62,7 @@ def doc_chunks(
             elif ent.start < end and ent.end > start:  # cut by the core's edge
                 missing.append(reference[max(ent.start, start) - left : min(ent.end, end) - left])
         reference.set_ents(inside, missing=[span for span in missing if len(span)])
+        reference.user_data[CORE_SPAN] = (start - left, end - left)
         yield Example(nlp.make_doc(reference.text), reference)
 
 

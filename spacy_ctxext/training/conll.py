@@ -10,7 +10,6 @@ Usage: ``python -m spacy_ctxext.convert INPUT.conll|FOLDER OUTPUT.spacy|FOLDER [
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from collections import Counter
 from pathlib import Path

@@ -7,15 +7,10 @@ same strings tell which test entities are *unseen* (``scoring.unseen``).
     python -m spacy_ctxext.gazetteer corpus/conll2003/train.spacy corpus/conll2003/gazetteer.jsonl
 """
 
-import argparse
 from collections import Counter, defaultdict
-from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set
+from typing import Dict, Iterable, List
 
-import spacy
-import srsly
-from spacy.tokens import Doc, DocBin
-from spacy.training import Example
+from spacy.tokens import Doc
 
 __all__ = ["entity_labels", "gazetteer_patterns"]
 

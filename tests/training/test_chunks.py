@@ -1,10 +1,13 @@
 """spacy-ctxext.ContextChunkCorpus.v1: cores of whole sentences with context that has no loss."""
 
+import warnings
+
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.util import registry
 
+from spacy_ctxext.pipeline.gold import bio_targets, warn_unaligned
 from spacy_ctxext.training.chunks import core_bounds, doc_chunks
 
 # Three sentences of 4, 3 and 5 tokens: "1996-08-22" is one gold token, five of make_doc's.
@@ -27,8 +30,13 @@ def gold(nlp):
 
 @pytest.mark.parametrize(
     "core_tokens,expected",
-    [(4, [(0, 4), (4, 7), (7, 12)]), (7, [(0, 7), (7, 12)]), (100, [(0, 12)]), (1, [(0, 4), (4, 7), (7, 12)])],
-)  # fmt: skip
+    [
+        (4, [(0, 4), (4, 7), (7, 12)]),
+        (7, [(0, 7), (7, 12)]),
+        (100, [(0, 12)]),
+        (1, [(0, 4), (4, 7), (7, 12)]),
+    ],
+)
 def test_cores_are_runs_of_whole_sentences(gold, core_tokens, expected):
     assert core_bounds(gold, core_tokens) == expected
 
@@ -83,3 +91,12 @@ def test_bad_settings_say_what_is_allowed(tmp_path):
     reader = registry.readers.get("spacy-ctxext.ContextChunkCorpus.v1")
     with pytest.raises(ValueError, match="core_tokens >= 1"):
         reader(tmp_path / "x.spacy", core_tokens=0)
+
+
+def test_missing_context_is_not_reported_as_unaligned(nlp, gold):
+    examples = list(doc_chunks(nlp, gold, core_tokens=3, context_tokens=2))
+    truths = [bio_targets(eg, ["LOC", "ORG", "PER"], "ctx_ner") for eg in examples]
+    assert sum(tag is None for tags in truths for tag in tags) > 0  # the context
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_unaligned(examples, truths, "ctx_ner")

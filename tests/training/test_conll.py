@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 import spacy
-
 from util import REPO
 
 from spacy_ctxext.training.conll import ConllWarning, convert, count_docbin, read_conll
 
-DATA_DIR = Path(
-    os.environ.get("CTXEXT_DATA_DIR", REPO.parent / "shared" / "data")
-)
+DATA_DIR = Path(os.environ.get("CTXEXT_DATA_DIR", REPO.parent / "shared" / "data"))
 
 # Counts from the README.md files next to the data (recomputed there and checked against the
 # official CoNLL-2003 statistics), so a conversion bug cannot hide behind a self-made number.
