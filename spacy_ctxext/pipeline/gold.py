@@ -17,7 +17,7 @@ from ..decoding.bio import biluo_to_bio
 
 # reference.user_data key: the (start, end) gold tokens that have a loss, where the rest of
 # the reference is context whose gold is missing on purpose.
-CORE_SPAN = ("spacy-ctxext", "core_span")
+CORE_SPAN = "spacy-ctxext.core_span"
 
 
 class UnalignedEntitiesWarning(UserWarning):

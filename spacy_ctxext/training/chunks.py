@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Tuple, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
@@ -54,11 +54,9 @@ def doc_chunks(
         reference = gold[left:right].as_doc()
         inside, missing = [], [reference[: start - left], reference[end - left :]]
         # The gold doc's entities, not the slice's: as_doc drops an entity cut by the slice.
-        offset = gold[left].idx if len(gold) else 0
         for ent in gold.ents:
             if ent.start >= start and ent.end <= end:
-                span = (ent.start_char - offset, ent.end_char - offset)
-                inside.append(reference.char_span(*span, label=ent.label_))
+                inside.append(Span(reference, ent.start - left, ent.end - left, ent.label_))
             elif ent.start < end and ent.end > start:  # cut by the core's edge
                 missing.append(reference[max(ent.start, start) - left : min(ent.end, end) - left])
         reference.set_ents(inside, missing=[span for span in missing if len(span)])
