@@ -37,7 +37,8 @@ def f1_by_arm(metrics_dir: Path) -> dict:
         order = sorted(by_budget, key=lambda budget: (list(ARMS).index(budget[0]), budget[1]))
         for arm, learn_rate in order:
             results = by_budget[(arm, learn_rate)]
-            label = f"{arm} ({windows_kind(arm)}, lr {learn_rate:g}, {len(results)} seeds)"
+            seeds = f"{len(results)} seed" + ("s" if len(results) > 1 else "")
+            label = f"{arm} ({windows_kind(arm)}, lr {learn_rate:g}, {seeds})"
             scores = {
                 protocol: [100 * protocol_scores(r, protocol)["spacy"]["ents_f"] for r in results]
                 for protocol, _ in PROTOCOL_BARS
@@ -63,14 +64,14 @@ def draw(panels: dict, output: Path) -> None:
             errors = [statistics.stdev(s[protocol]) if len(s[protocol]) > 1 else 0 for _, s in rows]
             y = [i + offset for i in range(len(rows))]
             ax.barh(y, means, height=0.4, xerr=errors, label=name, capsize=2)
-            for yi, mean in zip(y, means):
-                ax.text(mean + 0.3, yi, f"{mean:.1f}", va="center", fontsize=7)
+            for yi, mean, error in zip(y, means, errors):
+                ax.text(mean + error + 0.15, yi, f"{mean:.2f}", va="center", fontsize=7)
         ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
         ax.invert_yaxis()
-        low = min(min(min(s.values(), key=min)) for _, s in rows)
-        ax.set_xlim(max(0.0, low - 6), 100)
+        values = [f1 for _, scores in rows for seeds in scores.values() for f1 in seeds]
+        ax.set_xlim(max(0.0, min(values) - 2), max(values) + 1.5)
         ax.set_title(f"{split}: entity F1 (spaCy scorer)", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, metadata={"Date": None})  # no timestamp: the file changes with data only
