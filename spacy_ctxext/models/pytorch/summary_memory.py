@@ -22,10 +22,15 @@ import torch
 FLOOR = -1e30
 
 
+# Both memory kinds' gates: Adam moves a parameter by about the learning rate per step,
+# whatever its gradient, so a gate used as it is could reach only ~0.1 in 300 steps at
+# 3e-4 (measured: 0.018, and the memory changed 0.02% of the predicted tags). Scaled, it
+# can open fully.
+GATE_SCALE = 32.0
+
+
 class SummaryMemory(torch.nn.Module):
     """The learned part: pooling queries, what a slot holds, how tokens read it, the gate."""
-
-    GATE_SCALE = 32.0  # as TypeMemory's: lets Adam open the gate within a short training
 
     def __init__(self, width: int, n_slots: int, key_width: int = 32) -> None:
         super().__init__()
@@ -50,7 +55,7 @@ class SummaryMemory(torch.nn.Module):
 
     def slot_logits(self, slots: torch.Tensor, head: torch.nn.Linear) -> torch.Tensor:
         """(docs, slots, labels): what reading each slot adds to the logits (no bias)."""
-        gate = self.GATE_SCALE * self.gate
+        gate = GATE_SCALE * self.gate
         return torch.nn.functional.linear(gate * slots, head.weight)
 
 
