@@ -6,7 +6,6 @@ its outputs go in the docs' token order. Nothing here touches torch: running a p
 is ``context_net.run_plan``.
 """
 
-import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -15,6 +14,7 @@ from spacy.tokens import Doc
 from tokenizers import Tokenizer
 
 from ..tokenization.wordpieces import DocPieces, tokenize_docs
+from ..warn_once import WarnOnce
 from .arrays import ragged_arange
 from .heap import trim_heap
 from .windows import Windows, pack_by_budget, plan_joined_windows
@@ -185,31 +185,26 @@ def _joined(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
 
 
 class _UnsentencedDocs:
-    """Counts docs that seem to hold several sentences but have no sentence starts.
-
-    The first batch that has any warns, once per process: a training run plans
-    thousands of batches, and one warning with its counts says what there is to say.
-    """
+    """Counts docs that seem to hold several sentences but have no sentence starts; the
+    first batch that has any warns, once per process (``WarnOnce``)."""
 
     def __init__(self) -> None:
-        self.warned = False
+        self.warning = WarnOnce(NoSentencesWarning)
 
     def check(self, docs: Sequence[Doc]) -> None:
-        if self.warned:
+        if self.warning.shown:
             return
         # One-sentence docs need no sentence starts: gold_preproc makes such docs.
         missing = sum(
             not doc.has_annotation("SENT_START") and _several_sentences(doc) for doc in docs
         )
         if missing:
-            self.warned = True
-            warnings.warn(
+            self.warning.warn(
                 f"isolate_sentences is set but {missing} of {len(docs)} docs hold several "
                 "sentences and no sentence boundaries, so each is windowed by the window "
                 "budget alone. Add a 'sentencizer' or 'senter' before ctx_ner, or train on "
                 "spacy-ctxext.GoldDocCorpus.v1, which keeps the gold sentence starts "
                 "(spaCy's make_doc sets none). Shown once per process.",
-                NoSentencesWarning,
                 stacklevel=4,
             )
 

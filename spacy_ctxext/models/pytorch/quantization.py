@@ -23,10 +23,11 @@ with 1 thread here, 1.8x with the activations' quantization and dequantization.
 """
 
 import copy
-import warnings
-from typing import Any, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
+
+from ...warn_once import WarnOnce
 
 
 class CpuQuantizeWarning(UserWarning):
@@ -116,17 +117,13 @@ def use_cpu_quantize(
     net.set_inference_encoder(Int8Encoder(net.encoder))
 
 
-_WARNED: List[str] = []
+_NO_INT8 = WarnOnce(CpuQuantizeWarning)
 
 
 def _warn_no_int8(reason: str) -> None:
-    if _WARNED:
-        return
-    _WARNED.append(reason)
-    warnings.warn(
+    _NO_INT8.warn(
         f"cpu_quantize = 'int8' is set, but int8 kernels are not available here ({reason}): "
         "the encoder runs in fp32. Set cpu_quantize = null in "
         "[components.ctx_ner.model.encoder] to silence this.",
-        CpuQuantizeWarning,
         stacklevel=3,
     )

@@ -10,6 +10,7 @@ from spacy_ctxext.models.encoder_layer import get_net
 from spacy_ctxext.models.pytorch import quantization
 from spacy_ctxext.models.pytorch.quantization import CpuQuantizeWarning, Int8Encoder
 from spacy_ctxext.models.settings import EncoderSettings
+from spacy_ctxext.warn_once import WarnOnce
 
 INT8 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_quantize": "int8"}}}}}
 TEXTS = [STORY * 3, TRAIN_DATA[0][0], STORY * 7 + "Mary .", "Paris", STORY]
@@ -114,7 +115,7 @@ def test_training_is_fp32_and_the_copy_follows_the_weights(saved):
 
 def test_no_int8_kernels_falls_back_to_fp32(saved, monkeypatch):
     monkeypatch.setattr(quantization, "int8_matmul_error", lambda: "no int8 GEMM")
-    monkeypatch.setattr(quantization, "_WARNED", [])
+    monkeypatch.setattr(quantization, "_NO_INT8", WarnOnce(CpuQuantizeWarning))
     fp32, int8 = spacy.load(saved), spacy.load(saved, config=INT8)
     docs = [fp32.make_doc(text) for text in TEXTS]
     with pytest.warns(CpuQuantizeWarning, match=r"\(no int8 GEMM\): the encoder runs in fp32"):
