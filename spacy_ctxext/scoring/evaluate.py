@@ -16,6 +16,7 @@ where an entity stands in its document (``spacy_ctxext.scoring.breakdown``).
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
@@ -84,6 +85,34 @@ def protocol_examples(nlp: Language, data_path: Union[str, Path], protocol: str)
     raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
 
 
+class UnknownLabelsWarning(UserWarning):
+    """Gold entities whose label no entity component of the pipeline predicts."""
+
+
+def warn_unknown_labels(nlp: Language, data_path: Union[str, Path]) -> Counter:
+    """Warn, with counts, about gold entity labels that none of the pipeline's components
+    writing ``doc.ents`` has (they can only count as misses); returns those counts."""
+    labels: set = set()
+    for name in nlp.pipe_names:
+        if "doc.ents" in nlp.get_pipe_meta(name).assigns:
+            labels.update(getattr(nlp.get_pipe(name), "labels", ()) or ())
+    if not labels:  # no component that says which labels it predicts
+        return Counter()
+    gold = Counter(ent.label_ for doc in read_docbin(data_path, nlp.vocab) for ent in doc.ents)
+    unknown = Counter({label: n for label, n in gold.items() if label not in labels})
+    if unknown:
+        listed = ", ".join(f"{label} ({n})" for label, n in unknown.most_common())
+        warnings.warn(
+            f"{data_path}: {sum(unknown.values())} gold entities have labels the pipeline "
+            f"does not predict: {listed} (it predicts {', '.join(sorted(labels))}). They count "
+            "as misses in recall and F1; score on data with the pipeline's labels, or train it "
+            "with these.",
+            UnknownLabelsWarning,
+            stacklevel=3,
+        )
+    return unknown
+
+
 def evaluate_pipeline(
     model: Union[str, Path, Language],
     data_path: Union[str, Path],
@@ -103,6 +132,7 @@ def evaluate_pipeline(
     if not protocols:
         raise ValueError("no protocol to score: give at least one of " + ", ".join(PROTOCOLS))
     nlp = load_pipeline(model, gpu_id)
+    warn_unknown_labels(nlp, data_path)
     strings = None if seen is None else _strings(seen)
     scored = {
         protocol: score_examples(

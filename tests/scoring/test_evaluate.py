@@ -11,7 +11,11 @@ from spacy.tokens import Doc, DocBin
 from util import TRAIN_DATA, make_ruler_nlp, write_gold
 
 from spacy_ctxext.cli.evaluate import main
-from spacy_ctxext.scoring.evaluate import evaluate_pipeline
+from spacy_ctxext.scoring.evaluate import (
+    UnknownLabelsWarning,
+    evaluate_pipeline,
+    warn_unknown_labels,
+)
 from spacy_ctxext.scoring.tag_reports import format_report, iob2_tags, token_report
 from spacy_ctxext.training.readers import unannotated_copy
 
@@ -240,3 +244,14 @@ def test_protocol_choice_and_errors(model_and_data):
         evaluate_pipeline(*model_and_data, protocols=["gold"])
     with pytest.raises(ValueError, match="no protocol"):
         evaluate_pipeline(*model_and_data, protocols=[])
+
+
+def test_gold_labels_the_pipeline_does_not_predict_warn_with_counts(tmp_path):
+    nlp = make_ruler_nlp()  # predicts PER, LOC, ORG
+    gold = [("Mary saw Paris .", ["B-MISC", "O", "B-LOC", "O"]),
+            ("Paris and Rome .", ["B-LOC", "O", "B-MISC", "O"])]  # fmt: skip
+    path = write_gold(nlp, tmp_path / "gold.spacy", gold)
+    with pytest.warns(UnknownLabelsWarning, match=r"gold\.spacy: 2 gold entities .*MISC \(2\)"):
+        result = evaluate_pipeline(nlp, path, protocols=["raw_text"])
+    assert result["spacy"]["ents_r"] == pytest.approx(2 / 4)
+    assert warn_unknown_labels(nlp, write_gold(nlp, tmp_path / "ok.spacy")) == {}
