@@ -10,6 +10,7 @@ import warnings
 from itertools import islice
 from typing import Callable, Iterable, List, Optional, Sequence
 
+import numpy as np
 from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
 
@@ -74,13 +75,15 @@ def warn_unaligned(
 def _unaligned_tokens(example: Example, truths: Sequence[Optional[str]]) -> int:
     """Predicted tokens without a gold tag, less those aligned only to gold tokens outside
     the example's core (``CORE_SPAN``)."""
-    untagged = [i for i, tag in enumerate(truths) if tag is None]
+    untagged = np.array([tag is None for tag in truths], dtype=bool)
     core = example.reference.user_data.get(CORE_SPAN)
-    if not untagged or core is None:
-        return len(untagged)
-    start, end = core
+    if core is None or not untagged.any():
+        return int(untagged.sum())
     x2y = example.alignment.x2y
-    return sum(any(start <= j < end for j in x2y[i].tolist()) for i in untagged)
+    owners = np.repeat(np.arange(len(x2y.lengths)), x2y.lengths)  # predicted token per link
+    in_core = (x2y.data >= core[0]) & (x2y.data < core[1])
+    touches_core = np.bincount(owners[in_core], minlength=len(untagged)) > 0
+    return int((untagged & touches_core).sum())
 
 
 def sample_docs(get_examples: Callable[[], Iterable[Example]], name: str) -> List[Doc]:

@@ -10,6 +10,7 @@ the core only while the encoder reads both. spaCy's training loop shuffles the c
 all documents together (Schweter and Akbik 2020, "FLERT").
 """
 
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Tuple, Union
 
@@ -49,15 +50,18 @@ def doc_chunks(
     """One example per core of ``gold``: the core with up to ``context_tokens`` tokens on
     each side, its entities gold, its context (and any part of an entity cut by the
     core's edge) missing."""
+    entities = list(gold.ents)  # in order and not overlapping, so their ends are sorted too
+    ent_starts, ent_ends = [e.start for e in entities], [e.end for e in entities]
     for start, end in core_bounds(gold, core_tokens):
         left, right = max(0, start - context_tokens), min(len(gold), end + context_tokens)
         reference = gold[left:right].as_doc()
         inside, missing = [], [reference[: start - left], reference[end - left :]]
         # The gold doc's entities, not the slice's: as_doc drops an entity cut by the slice.
-        for ent in gold.ents:
+        touching = entities[bisect_right(ent_ends, start) : bisect_left(ent_starts, end)]
+        for ent in touching:
             if ent.start >= start and ent.end <= end:
                 inside.append(Span(reference, ent.start - left, ent.end - left, ent.label_))
-            elif ent.start < end and ent.end > start:  # cut by the core's edge
+            else:  # cut by the core's edge
                 missing.append(reference[max(ent.start, start) - left : min(ent.end, end) - left])
         reference.set_ents(inside, missing=[span for span in missing if len(span)])
         reference.user_data[CORE_SPAN] = (start - left, end - left)
