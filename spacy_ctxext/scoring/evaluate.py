@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 import spacy
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
+from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 
 from ..training.gazetteer import entity_labels
@@ -89,16 +90,19 @@ class UnknownLabelsWarning(UserWarning):
     """Gold entities whose label no entity component of the pipeline predicts."""
 
 
-def warn_unknown_labels(nlp: Language, data_path: Union[str, Path]) -> Counter:
-    """Warn, with counts, about gold entity labels that none of the pipeline's components
-    writing ``doc.ents`` has (they can only count as misses); returns those counts."""
+def warn_unknown_labels(
+    nlp: Language, golds: Iterable[Doc], data_path: Union[str, Path]
+) -> Counter:
+    """Warn, with counts, about labels of the gold docs (read from ``data_path``) that none
+    of the pipeline's components writing ``doc.ents`` has (they can only count as misses);
+    returns those counts."""
     labels: set = set()
     for name in nlp.pipe_names:
         if "doc.ents" in nlp.get_pipe_meta(name).assigns:
             labels.update(getattr(nlp.get_pipe(name), "labels", ()) or ())
     if not labels:  # no component that says which labels it predicts
         return Counter()
-    gold = Counter(ent.label_ for doc in read_docbin(data_path, nlp.vocab) for ent in doc.ents)
+    gold = Counter(ent.label_ for doc in golds for ent in doc.ents)
     unknown = Counter({label: n for label, n in gold.items() if label not in labels})
     if unknown:
         listed = ", ".join(f"{label} ({n})" for label, n in unknown.most_common())
@@ -132,14 +136,13 @@ def evaluate_pipeline(
     if not protocols:
         raise ValueError("no protocol to score: give at least one of " + ", ".join(PROTOCOLS))
     nlp = load_pipeline(model, gpu_id)
-    warn_unknown_labels(nlp, data_path)
     strings = None if seen is None else _strings(seen)
-    scored = {
-        protocol: score_examples(
-            nlp, protocol_examples(nlp, data_path, protocol), data_path, batch_size, strings
-        )
-        for protocol in protocols
-    }
+    scored = {}
+    for protocol in protocols:  # one protocol's examples in memory at a time
+        examples = protocol_examples(nlp, data_path, protocol)
+        if protocol == protocols[0]:  # every protocol has the same gold docs
+            warn_unknown_labels(nlp, (eg.reference for eg in examples), data_path)
+        scored[protocol] = score_examples(nlp, examples, data_path, batch_size, strings)
     primary = scored.pop(protocols[0])
     return {"protocol": protocols[0], **primary, "other_protocols": scored}
 
