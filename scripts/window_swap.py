@@ -1,7 +1,7 @@
 """Evaluate a trained ctx_ner pipeline with other window settings, without retraining.
 
     python scripts/window_swap.py MODEL DATA.spacy --window 512 --context 64 [--extend copy]
-    python scripts/window_swap.py MODEL DATA.spacy --cpu-bf16
+    python scripts/window_swap.py MODEL DATA.spacy --cpu-precision bf16
 
 Shows whether a model's score comes from its weights or from the positions its windows
 use: e.g. a model trained on 1,024-wordpiece windows scored with 512-wordpiece ones, or
@@ -16,7 +16,7 @@ import spacy
 
 from spacy_ctxext.models.encoder_layer import apply_usage_settings, get_net
 from spacy_ctxext.models.pytorch.positions import extend_position_embeddings
-from spacy_ctxext.models.settings import EncoderSettings
+from spacy_ctxext.models.settings import CPU_PRECISIONS, EncoderSettings
 from spacy_ctxext.scoring.evaluate import evaluate_pipeline
 
 
@@ -32,7 +32,9 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         help="one window per sentence, or not (default: as trained)",
     )
-    parser.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU")
+    parser.add_argument(
+        "--cpu-precision", choices=CPU_PRECISIONS, help="how the encoder computes on CPU"
+    )
     parser.add_argument("--component", default="ctx_ner")
     args = parser.parse_args()
     nlp = spacy.load(args.model)
@@ -41,7 +43,7 @@ def main() -> None:
     if args.extend:
         target = args.window or trained.window
         extend_position_embeddings(get_net(encoder).encoder, target, args.extend)
-    usage = {"window": args.window, "context": args.context, "cpu_bfloat16": args.cpu_bf16}
+    usage = {"window": args.window, "context": args.context, "cpu_precision": args.cpu_precision}
     usage["isolate_sentences"] = args.isolate_sentences
     try:
         apply_usage_settings(encoder, {k: v for k, v in usage.items() if v is not None})
@@ -54,7 +56,7 @@ def main() -> None:
         f"with {used.window}/{used.context}"
         f"{' + ' + args.extend if args.extend else ''}"
         f"{', sentences isolated' if used.isolate_sentences else ''}"
-        f"{', CPU bfloat16' if args.cpu_bf16 else ''}: "
+        f", CPU {used.cpu_precision}: "
         f"ents_f {100 * scores['ents_f']:.2f}"
     )
 

@@ -12,7 +12,7 @@ pipeline is loaded and warm).
 
 Usage: ``python -m spacy_ctxext.benchmark [--encoder NAME] [--random-weights]
 [--docs PATH.spacy|PATH.conll] [--n-docs 120] [--words 2000] [--batch-size 8] [--repeat 1]
-[--gpu-id 0]
+[--gpu-id 0] [--cpu-precision auto|fp32|bf16|int8] [--compare-precision P]
 [--threads N] [--model PIPELINE] [--window W --context C] [--scaling N [--scale-factor 10]]
 [--output results/benchmark.json]``
 """
@@ -30,7 +30,7 @@ import torch
 
 from ..models.encoder_layer import get_net
 from ..models.pytorch.net_loading import resolve_encoder_name
-from ..models.settings import DEFAULT_BATCH_WORDPIECES, DEFAULT_ENCODER
+from ..models.settings import CPU_PRECISIONS, DEFAULT_BATCH_WORDPIECES, DEFAULT_ENCODER
 from ..pipeline.ctx_ner import ctx_ner_encoder
 from .host import STAGES, ReplayEncoder, host_runners
 from .measure import environment, median_run, rss_mb, timed
@@ -49,7 +49,7 @@ PATHS = {
     "a": "ctx_ner",
     "b": "spacy-transformers + ner",
     "c": "bare encoder",
-    "q": "ctx_ner cpu_quantize",
+    "q": "ctx_ner --compare-precision",
 }
 
 
@@ -63,8 +63,8 @@ def compare(args, encoder: str, gpu: bool) -> dict:
         "b": pipe_runner(nlp_b, texts, args.batch_size),
         "c": bare_encoder(nlp_a, texts, args.batch_size),
     }
-    if args.cpu_quantize:  # (q) the same ctx_ner quantized, interleaved with a, b, c
-        nlp_q = ctx_ner_pipeline(args, encoder, cpu_quantize=args.cpu_quantize)
+    if args.compare_precision:  # (q) the same ctx_ner in another precision, interleaved
+        nlp_q = ctx_ner_pipeline(args, encoder, cpu_precision=args.compare_precision)
         runners["q"] = pipe_runner(nlp_q, texts, args.batch_size)
     for run in runners.values():
         run(2)  # warm-up
@@ -144,7 +144,7 @@ def child_command(args, encoder: str, n_words: int, output: Path) -> List[str]:
     cmd += ["--encoder", encoder, "--gpu-id", str(args.gpu_id), "--seed", str(args.seed)]
     cmd += ["--batch-wordpieces", str(args.batch_wordpieces), "--output", str(output)]
     cmd += ["--threads", str(args.threads)] if args.threads else []
-    cmd += ["--cpu-bf16"] if args.cpu_bf16 else []
+    cmd += ["--cpu-precision", args.cpu_precision] if args.cpu_precision else []
     cmd += ["--model", args.model] if args.model else []
     cmd += ["--window", str(args.window)] if args.window else []
     cmd += ["--context", str(args.context)] if args.context is not None else []
@@ -221,9 +221,15 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--context", type=int, help="ctx_ner context each side (default: its own)")
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cpu-bf16", action="store_true", help="ctx_ner (a, c) in bf16 on CPU")
     p.add_argument(
-        "--cpu-quantize", choices=["int8"], help="also time (q): ctx_ner with cpu_quantize"
+        "--cpu-precision",
+        choices=CPU_PRECISIONS,
+        help="ctx_ner's (a, c) cpu_precision (default: the pipeline's own; new: auto)",
+    )
+    p.add_argument(
+        "--compare-precision",
+        choices=CPU_PRECISIONS,
+        help="also time (q): ctx_ner with this cpu_precision",
     )
     p.add_argument(
         "--null-encoder", action="store_true", help="the host path: ctx_ner's stages, null encoder"

@@ -10,12 +10,10 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from ..decoding.bio import spans_to_tags
-from ..models.encoder_layer import get_net, plan_docs
-from ..models.pytorch.autocast import autocast_dtype
+from ..models.encoder_layer import apply_usage_settings, encoder_precision, get_net, plan_docs
 from ..models.pytorch.context_net import as_long
 from ..models.pytorch.net_loading import resolve_encoder_name
-from ..models.settings import EncoderSettings
-from ..pipeline import ctx_ner  # noqa: F401  (registers ctx_ner)
+from ..pipeline.ctx_ner import ctx_ner_encoder  # also registers ctx_ner
 
 INIT_TEXTS = [
     "John_PER Smith_PER flew from London_LOC to Paris_LOC for Reuters_ORG .",
@@ -47,39 +45,35 @@ def _label_runs(labels: List[str]) -> List[Tuple[int, int, str]]:
     return spans
 
 
-def build_ctx_ner(
-    encoder: str,
-    batch_wordpieces: int,
-    cpu_bfloat16: bool = False,
-    cpu_quantize: Optional[str] = None,
-    **window_sizes: int,
-):
+def build_ctx_ner(encoder: str, batch_wordpieces: int, **usage: object):
+    """ctx_ner with a random head on ``encoder``; usage: more encoder settings (e.g.
+    ``cpu_precision``, ``window``), the component's defaults where left out."""
     nlp = spacy.blank("en")
     nlp.max_length = 10**9  # long synthetic docs (--scaling) are the point here
-    encoder_config = {
-        "name": encoder,
-        "batch_wordpieces": batch_wordpieces,
-        "cpu_bfloat16": cpu_bfloat16,
-        "cpu_quantize": cpu_quantize,
-        **window_sizes,
-    }
+    encoder_config = {"name": encoder, "batch_wordpieces": batch_wordpieces, **usage}
     nlp.add_pipe("ctx_ner", config={"model": {"encoder": encoder_config}})
     examples = init_examples(nlp)
     nlp.initialize(lambda: examples)
     return nlp
 
 
-def ctx_ner_pipeline(args, encoder: str, cpu_quantize: Optional[str] = None):
+def ctx_ner_pipeline(args, encoder: str, cpu_precision: Optional[str] = None):
     """(a): the trained pipeline of ``--model``, else ctx_ner with a random head
-    (the same head each call); (q) with ``cpu_quantize``."""
-    sizes = {k: v for k, v in (("window", args.window), ("context", args.context)) if v is not None}
+    (the same head each call); ``cpu_precision`` (else ``--cpu-precision``, else the
+    pipeline's own) for (q)."""
+    given = (
+        ("window", args.window),
+        ("context", args.context),
+        ("cpu_precision", cpu_precision or args.cpu_precision),
+    )
+    usage = {k: v for k, v in given if v is not None}
     if not args.model:
         fix_random_seed(args.seed)  # the same random head (and entities) in every process
-        return build_ctx_ner(encoder, args.batch_wordpieces, args.cpu_bf16, cpu_quantize, **sizes)
-    usage = dict(batch_wordpieces=args.batch_wordpieces, cpu_bfloat16=args.cpu_bf16, **sizes)
-    usage["cpu_quantize"] = cpu_quantize
-    config = {"components": {"ctx_ner": {"model": {"encoder": usage}}}}
-    nlp = spacy.load(args.model, config=config)
+        return build_ctx_ner(encoder, args.batch_wordpieces, **usage)
+    usage["batch_wordpieces"] = args.batch_wordpieces
+    nlp = spacy.load(args.model)
+    # After loading, not through config=: a v1/v2 encoder spells cpu_precision otherwise.
+    apply_usage_settings(ctx_ner_encoder(nlp), usage)
     nlp.max_length = 10**9
     return nlp
 
@@ -127,8 +121,7 @@ def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     encoder = nlp.get_pipe("ctx_ner").model.layers[0]
     net = get_net(encoder).eval()
     device = net.empty.device
-    settings = EncoderSettings.of(encoder)
-    dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
+    dtype = encoder_precision(encoder, device).autocast
     docs = [nlp.make_doc(text) for text in texts]
     batches = []
     for i in range(0, len(docs), batch_size):

@@ -1,7 +1,7 @@
 """Registered thinc architectures: the context-extended encoder and the token classifier."""
 
-from inspect import signature
-from typing import Any, Dict, List, Optional
+from inspect import Parameter, Signature, signature
+from typing import Any, Callable, Dict, List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -12,11 +12,12 @@ from .encoder_layer import classifier_forward, classifier_init, encoder_forward,
 from .memory import MemorySettings
 from .pytorch.context_net import ContextNet
 from .pytorch.net_loading import deserialize_net, serialize_net
-from .settings import CLASSIFIER_NAME, EncoderSettings
+from .settings import CLASSIFIER_NAME, EncoderSettings, legacy_cpu_precision
 
 __all__ = [
     "build_context_extended_transformer",
     "build_context_extended_transformer_v2",
+    "build_context_extended_transformer_v3",
     "build_token_classifier",
     "build_token_classifier_v2",
 ]
@@ -25,8 +26,8 @@ __all__ = [
 DEFAULTS = EncoderSettings()
 
 
-@registry.architectures("spacy-ctxext.ContextExtendedTransformer.v2")
-def build_context_extended_transformer_v2(
+@registry.architectures("spacy-ctxext.ContextExtendedTransformer.v3")
+def build_context_extended_transformer_v3(
     name: str = DEFAULTS.name,
     window: Optional[int] = DEFAULTS.window,
     context: Optional[int] = DEFAULTS.context,
@@ -37,8 +38,7 @@ def build_context_extended_transformer_v2(
     batch_wordpieces: int = DEFAULTS.batch_wordpieces,
     attention_dropout: Optional[float] = DEFAULTS.attention_dropout,
     mixed_precision: Optional[str] = DEFAULTS.mixed_precision,
-    cpu_bfloat16: bool = DEFAULTS.cpu_bfloat16,
-    cpu_quantize: Optional[str] = DEFAULTS.cpu_quantize,
+    cpu_precision: str = DEFAULTS.cpu_precision,
     attn_implementation: str = DEFAULTS.attn_implementation,
     trust_remote_code: bool = DEFAULTS.trust_remote_code,
     # Any, not Channel: confection validates the unresolved blocks of a dict argument
@@ -47,10 +47,10 @@ def build_context_extended_transformer_v2(
 ) -> Model[List[Doc], List[Floats2d]]:
     """Any HF encoder over context windows, one output vector per spaCy token.
 
-    The settings are ``EncoderSettings``' (documented there and in README.md), plus
-    features: channels by name (config blocks such as ``@misc = "spacy-ctxext.casing.v1"``,
-        see ``channels``) whose embeddings are added to every wordpiece of their token
-        before the first layer.
+    The settings are ``EncoderSettings``' (documented there and in docs/configuration.md),
+    plus features: channels by name (config blocks such as ``@misc =
+    "spacy-ctxext.casing.v1"``, see ``channels``) whose embeddings are added to every
+    wordpiece of their token before the first layer.
     """
     arguments = dict(locals())  # the settings' fields, by the same names, and features
     features = arguments.pop("features")
@@ -71,20 +71,45 @@ def build_context_extended_transformer_v2(
     )
 
 
+def build_context_extended_transformer_v2(
+    cpu_bfloat16: bool = False, cpu_quantize: Optional[str] = None, **settings: Any
+) -> Model[List[Doc], List[Floats2d]]:
+    """v3 with the CPU precision as two flags, fp32 unless one is set: ``cpu_bfloat16``
+    (bf16 autocast on CPU) or ``cpu_quantize = "int8"``."""
+    precision = legacy_cpu_precision(cpu_bfloat16, cpu_quantize)
+    return build_context_extended_transformer_v3(cpu_precision=precision, **settings)
+
+
 def build_context_extended_transformer(**settings: Any) -> Model[List[Doc], List[Floats2d]]:
     """v2 without ``features`` (the settings are v2's, documented there)."""
     return build_context_extended_transformer_v2(**settings)
 
 
-# v1 takes v2's parameters but ``features``: one parameter list, so the two cannot drift.
-build_context_extended_transformer.__signature__ = signature(  # type: ignore[attr-defined]
+def _signature_without(function: Callable, drop: str, *added: Parameter) -> Signature:
+    """``function``'s signature with ``added`` in place of the parameter ``drop``."""
+    params: List[Parameter] = []
+    for param in signature(function).parameters.values():
+        params.extend(added if param.name == drop else [param])
+    return signature(function).replace(parameters=params)
+
+
+# confection fills and checks a config block from its function's signature, and v1/v2
+# take v3's parameters but one or two: derived from v3's, the lists cannot drift.
+_LEGACY_PRECISION = [
+    Parameter(name, Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+    for name, default, annotation in (
+        ("cpu_bfloat16", False, bool),
+        ("cpu_quantize", None, Optional[str]),
+    )
+]
+build_context_extended_transformer_v2.__signature__ = _signature_without(  # type: ignore[attr-defined]
+    build_context_extended_transformer_v3, "cpu_precision", *_LEGACY_PRECISION
+)
+build_context_extended_transformer.__signature__ = _signature_without(  # type: ignore[attr-defined]
+    build_context_extended_transformer_v2, "features"
+)
+registry.architectures("spacy-ctxext.ContextExtendedTransformer.v2")(
     build_context_extended_transformer_v2
-).replace(
-    parameters=[
-        param
-        for name, param in signature(build_context_extended_transformer_v2).parameters.items()
-        if name != "features"
-    ]
 )
 registry.architectures("spacy-ctxext.ContextExtendedTransformer.v1")(
     build_context_extended_transformer

@@ -17,7 +17,7 @@ from thinc.types import Floats2d
 from ..channels.base import channel_rows, initialize_channels, table_rows
 from ..planning.batch_plan import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
 from .memory import memory_settings, token_index
-from .pytorch.autocast import autocast_dtype
+from .pytorch.autocast import Precision, run_precision
 from .pytorch.context_net import ContextNet, run_plan
 from .pytorch.net_loading import load_pretrained
 from .pytorch.positions import usable_positions
@@ -182,15 +182,16 @@ def encode(
     net = get_net(encoder)
     plan = plan_docs(encoder, docs) if plan is None else plan
     device = net.empty.device
-    settings = EncoderSettings.of(encoder)
-    dtype = autocast_dtype(settings.mixed_precision, settings.cpu_bfloat16, device)
-    use_cpu_quantize(net, settings.cpu_quantize, device, is_train=is_train)
+    precision = encoder_precision(encoder, device, is_train=is_train)
+    use_cpu_quantize(net, "int8" if precision.int8 else None, device, is_train=is_train)
     net.train(is_train)
     index = None
     if use_head and net.memory_settings is not None:
         index = token_index(docs, net.memory_settings)
     with torch.set_grad_enabled(is_train):
-        outputs = run_plan(net, plan, use_head=use_head, autocast_dtype=dtype, memory_index=index)
+        outputs = run_plan(
+            net, plan, use_head=use_head, autocast_dtype=precision.autocast, memory_index=index
+        )
     array = torch2xp(outputs.detach(), ops=encoder.ops)
     arrays = encoder.ops.xp.split(array, plan.doc_lengths.cumsum()[:-1])
 
@@ -201,3 +202,15 @@ def encode(
         return []
 
     return list(arrays), backprop
+
+
+def encoder_precision(
+    encoder: Model, device: Optional[torch.device] = None, *, is_train: bool = False
+) -> Precision:
+    """How the encoder computes with its settings on ``device`` (default: where its
+    weights are)."""
+    settings = EncoderSettings.of(encoder)
+    device = get_net(encoder).empty.device if device is None else device
+    return run_precision(
+        settings.mixed_precision, settings.cpu_precision, device, is_train=is_train
+    )

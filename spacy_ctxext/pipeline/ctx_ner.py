@@ -40,7 +40,7 @@ DEFAULT_MODEL = Config().from_str(
 nO = null
 
 [model.encoder]
-@architectures = "spacy-ctxext.ContextExtendedTransformer.v1"
+@architectures = "spacy-ctxext.ContextExtendedTransformer.v3"
 """
 )["model"]
 
@@ -142,6 +142,17 @@ class CtxNER(TrainablePipe):
         if not isinstance(value, str) or not value:
             raise ValueError(f"ctx_ner spans_key is a non-empty string, got {value!r}.")
         self.cfg["spans_key"] = value
+
+    @property
+    def precision(self) -> Optional[str]:
+        """How the encoder computes at inference where it is now: "fp32", "bf16", "int8"
+        or the GPU autocast dtype (None for another architecture). cpu_precision "auto"
+        picks bf16 or fp32 by the CPU (docs/cpu-gpu.md)."""
+        if EncoderSettings.of_classifier(self.model) is None:
+            return None
+        from ..models.encoder_layer import encoder_precision  # loads torch lazily
+
+        return encoder_precision(self.model.layers[0]).name
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CtxNER":
         """Load the component; labels come from the saved ``cfg``, the factory's settings

@@ -103,12 +103,25 @@ def test_scaling_ratios_of_the_median_peak_runs(monkeypatch):
 
 
 def test_child_command_passes_the_settings_on(tiny_bert, tmp_path):
-    argv = ["--encoder", "x", "--threads", "2", "--cpu-bf16", "--model", "m", "--context", "0"]
+    argv = [
+        "--encoder",
+        "x",
+        "--threads",
+        "2",
+        "--cpu-precision",
+        "bf16",
+        "--model",
+        "m",
+        "--context",
+        "0",
+    ]
     cmd = child_command(parse_args(argv), tiny_bert, 500, tmp_path / "out.json")
     assert cmd[cmd.index("--_child") + 1] == "500"
     assert cmd[cmd.index("--encoder") + 1] == tiny_bert
     assert cmd[cmd.index("--output") + 1] == str(tmp_path / "out.json")
-    assert cmd[cmd.index("--threads") + 1] == "2" and "--cpu-bf16" in cmd
+    assert (
+        cmd[cmd.index("--threads") + 1] == "2" and cmd[cmd.index("--cpu-precision") + 1] == "bf16"
+    )
     assert cmd[cmd.index("--model") + 1] == "m" and cmd[cmd.index("--context") + 1] == "0"
     assert "--window" not in cmd  # unset: the pipeline's own
 

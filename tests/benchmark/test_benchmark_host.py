@@ -72,8 +72,8 @@ def test_null_encoder_replaces_only_the_inference_forward(tiny_bert):
     assert not np.allclose(trained[0], bias)
 
 
-def test_cpu_quantize_adds_the_int8_path(tiny_bert, tmp_path):
-    argv = ["--encoder", tiny_bert, *ARGV, "--cpu-quantize", "int8"]
+def test_compare_precision_adds_path_q(tiny_bert, tmp_path):
+    argv = ["--encoder", tiny_bert, *ARGV, "--compare-precision", "int8"]
     result = main(argv + ["--output", str(tmp_path / "benchmark.json")])
     assert set(result["paths"]) == {"a", "b", "c", "q"}
     assert set(result["ratios"]) == {"a/b", "a/c", "q/b", "q/a"}

@@ -77,7 +77,7 @@ def test_configured_usage_names_only_set_usage_settings():
         "isolate_sentences": False,
         "batch_wordpieces": 100,
         "mixed_precision": "bfloat16",
-        "cpu_bfloat16": False,
+        "cpu_precision": "auto",
     }
 
 

@@ -1,4 +1,4 @@
-"""cpu_quantize = "int8": an int8 copy of the encoder at CPU inference, fp32 everywhere else."""
+"""cpu_precision = "int8": an int8 copy of the encoder at CPU inference, fp32 everywhere else."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from spacy_ctxext.models.pytorch.quantization import CpuQuantizeWarning, Int8Enc
 from spacy_ctxext.models.settings import EncoderSettings
 from spacy_ctxext.warn_once import WarnOnce
 
-INT8 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_quantize": "int8"}}}}}
+INT8 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_precision": "int8"}}}}}
 TEXTS = [STORY * 3, TRAIN_DATA[0][0], STORY * 7 + "Mary .", "Paris", STORY]
 
 
@@ -26,7 +26,7 @@ def int8_nlp(saved):
 
 
 def test_int8_at_load_runs_the_quantized_copy(int8_nlp):
-    assert EncoderSettings.of(encoder_of(int8_nlp)).cpu_quantize == "int8"
+    assert EncoderSettings.of(encoder_of(int8_nlp)).cpu_precision == "int8"
     int8_nlp(STORY)
     net = get_net(encoder_of(int8_nlp))
     assert isinstance(net.inference_encoder, Int8Encoder)
@@ -35,8 +35,8 @@ def test_int8_at_load_runs_the_quantized_copy(int8_nlp):
 
 
 def test_bad_value_fails_at_add_pipe(tiny_bert):
-    with pytest.raises(ValueError, match="cpu_quantize"):
-        make_nlp(tiny_bert, cpu_quantize="int4")
+    with pytest.raises(ValueError, match="cpu_precision"):
+        make_nlp(tiny_bert, cpu_precision="int4")
 
 
 def test_logits_close_to_fp32(saved, int8_nlp):
@@ -124,20 +124,25 @@ def test_no_int8_kernels_falls_back_to_fp32(saved, monkeypatch):
     assert get_net(encoder_of(int8)).inference_encoder is None
 
 
-def test_pipelines_saved_before_the_setting_load(saved, tmp_path, trained_nlp):
+def test_v2_configs_and_attrs_keep_cpu_quantize(tmp_path, trained_nlp):
+    """A pipeline saved with ContextExtendedTransformer.v2 and cpu_quantize = "int8"
+    loads as int8; attrs from before cpu_precision say their precision too."""
     path = tmp_path / "old"
     trained_nlp.to_disk(path)
     config = (path / "config.cfg").read_text(encoding="utf8")
-    (path / "config.cfg").write_text(
-        "\n".join(line for line in config.splitlines() if "cpu_quantize" not in line),
-        encoding="utf8",
-    )
+    assert 'cpu_precision = "fp32"' in config
+    config = config.replace("ContextExtendedTransformer.v3", "ContextExtendedTransformer.v2")
+    config = config.replace('cpu_precision = "fp32"', 'cpu_quantize = "int8"')
+    (path / "config.cfg").write_text(config, encoding="utf8")
     old = spacy.load(path)
-    assert EncoderSettings.of(encoder_of(old)).cpu_quantize is None
-    encoder = encoder_of(old)
-    attrs = {k: v for k, v in encoder.attrs.items() if k != "cpu_quantize"}
-    assert EncoderSettings.of(type("Old", (), {"attrs": attrs})()).cpu_quantize is None
-    assert [entities(d) for d in old.pipe(TEXTS)] == [entities(trained_nlp(t)) for t in TEXTS]
+    assert EncoderSettings.of(encoder_of(old)).cpu_precision == "int8"
+    old(STORY)
+    assert isinstance(get_net(encoder_of(old)).inference_encoder, Int8Encoder)
+    attrs = {k: v for k, v in encoder_of(old).attrs.items() if k != "cpu_precision"}
+    for legacy, precision in (({"cpu_quantize": "int8"}, "int8"), ({}, "fp32")):
+        attrs.update({"cpu_bfloat16": False, "cpu_quantize": None, **legacy})
+        model = type("Old", (), {"attrs": attrs})()
+        assert EncoderSettings.of(model).cpu_precision == precision
 
 
 def test_int8_products_are_exact_here_and_the_layer_matches_fp32():

@@ -1,0 +1,60 @@
+"""ctx_ner is fast by default (issue #24): a new ctx_ner's encoder has cpu_precision "auto",
+the component says what it chose, exact fp32 is one setting away, and old pipelines keep
+their precision."""
+
+import spacy
+from util import TRAIN_DATA, encoder_of, entities
+
+from spacy_ctxext.models.pytorch import autocast
+from spacy_ctxext.models.settings import EncoderSettings
+
+FP32 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_precision": "fp32"}}}}}
+AUTO = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_precision": "auto"}}}}}
+TEXTS = [text for text, _ in TRAIN_DATA] + [" ".join(text for text, _ in TRAIN_DATA)]
+
+
+def test_a_new_ctx_ner_is_auto():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("ctx_ner")
+    encoder = nlp.config["components"]["ctx_ner"]["model"]["encoder"]
+    assert encoder["@architectures"] == "spacy-ctxext.ContextExtendedTransformer.v3"
+    assert encoder["cpu_precision"] == "auto"
+    assert EncoderSettings.of_classifier(pipe.model).cpu_precision == "auto"
+
+
+def test_auto_says_what_it_chose(saved, monkeypatch):
+    nlp = spacy.load(saved, config=AUTO)
+    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    assert nlp.get_pipe("ctx_ner").precision == "bf16"
+    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: None)
+    assert nlp.get_pipe("ctx_ner").precision == "fp32"
+
+
+def test_auto_finds_the_entities_of_fp32_and_pipe_equals_call(saved, monkeypatch):
+    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    fp32, auto = spacy.load(saved, config=FP32), spacy.load(saved, config=AUTO)
+    assert fp32.get_pipe("ctx_ner").precision == "fp32"
+    one_by_one = [entities(auto(text)) for text in TEXTS]
+    assert one_by_one == [entities(fp32(text)) for text in TEXTS]
+    for batch_size in (1, 4):
+        assert [entities(doc) for doc in auto.pipe(TEXTS, batch_size=batch_size)] == one_by_one
+
+
+def test_fp32_from_the_load_config_survives_a_round_trip(saved, tmp_path, monkeypatch):
+    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    nlp = spacy.load(saved, config=FP32)
+    nlp.to_disk(tmp_path / "fp32")
+    again = spacy.load(tmp_path / "fp32")
+    assert again.get_pipe("ctx_ner").precision == "fp32"
+    assert EncoderSettings.of(encoder_of(again)).cpu_precision == "fp32"
+
+
+def test_a_v2_pipeline_stays_fp32(saved, tmp_path, monkeypatch):
+    """Pipelines saved with v1/v2 encoders keep the fp32 those defaulted to."""
+    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    path = tmp_path / "v2"
+    spacy.load(saved).to_disk(path)
+    config = (path / "config.cfg").read_text(encoding="utf8")
+    config = config.replace("ContextExtendedTransformer.v3", "ContextExtendedTransformer.v2")
+    (path / "config.cfg").write_text(config.replace('cpu_precision = "fp32"\n', ""), "utf8")
+    assert spacy.load(path).get_pipe("ctx_ner").precision == "fp32"
