@@ -1,7 +1,6 @@
 """The ``ctx_ner`` component: BIO token classification over context windows → doc.ents."""
 
-from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from spacy.errors import Errors
 from spacy.language import Language
@@ -10,17 +9,22 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import minibatch
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, SequenceCategoricalCrossentropy
+from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..decoding.bio import bio_tag_names
 from ..decoding.tags import DocTags, decode_docs
-from ..models.saved_parts import SavedPartError
 from ..models.settings import EncoderSettings
-from ._ctx_ner_internals import configured_settings, initialize_docs, restore_settings
+from ._ctx_ner_internals import SavedSettings, initialize_docs
 from .entities import set_batch_entities
-from .gold import UnalignedEntitiesWarning, bio_targets, sample_docs, warn_unaligned
-from .saved_files import SavedPipelineError, load_component, save_component
+from .gold import (
+    UnalignedEntitiesWarning,
+    bio_loss,
+    bio_targets,
+    sample_docs,
+    warn_unaligned,
+)
+from .saved_files import SavedPipelineError
 
 __all__ = [
     "CtxNER",
@@ -74,13 +78,14 @@ def make_ctx_ner(
     return CtxNER(nlp.vocab, model, name, spans_key=spans_key, overwrite=overwrite, scorer=scorer)
 
 
-class CtxNER(TrainablePipe):
+class CtxNER(SavedSettings, TrainablePipe):
     """Named entities from BIO tags over context windows (the ``ctx_ner`` factory).
 
     The model scores every token (``spacy-ctxext.TokenClassifier.v1``); ``predict``
     decodes valid BIO sequences (``decoding.decode_docs``) and ``set_annotations``
     writes them (``pipeline.entities.set_batch_entities``). Labels are inferred at
-    ``initialize``; ``cfg`` (labels, spans_key, overwrite) is saved with the pipe.
+    ``initialize``; ``cfg`` (labels, spans_key, overwrite) is saved with the pipe, and
+    the settings' properties and loading are ``SavedSettings``'.
     """
 
     def __init__(
@@ -115,73 +120,6 @@ class CtxNER(TrainablePipe):
     def tag_names(self) -> List[str]:
         """The BIO tags the model scores: ``["O", "B-L1", "I-L1", ...]``."""
         return bio_tag_names(self.labels)
-
-    @property
-    def overwrite(self) -> bool:
-        """Replace entities already on the doc (True) or keep them and add only entities
-        that do not overlap them (False). Settable: on a sourced pipe, whose ``config``
-        spaCy does not apply, this is the way to change it; it lasts for this process,
-        while a saved pipeline takes the value of its config (``spacy.load(path,
-        config={"components": {"ctx_ner": {"overwrite": False}}})``)."""
-        return bool(self.cfg["overwrite"])
-
-    @overwrite.setter
-    def overwrite(self, value: bool) -> None:
-        if not isinstance(value, bool):
-            raise ValueError(f"ctx_ner overwrite is True or False, got {value!r}.")
-        self.cfg["overwrite"] = value
-
-    @property
-    def spans_key(self) -> str:
-        """The ``doc.spans`` key of the entities with their confidences; settable, as
-        ``overwrite``."""
-        return str(self.cfg["spans_key"])
-
-    @spans_key.setter
-    def spans_key(self, value: str) -> None:
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"ctx_ner spans_key is a non-empty string, got {value!r}.")
-        self.cfg["spans_key"] = value
-
-    @property
-    def precision(self) -> Optional[str]:
-        """How the encoder computes at inference where it is now: "fp32", "bf16", "int8"
-        or the GPU autocast dtype (None for another architecture). cpu_precision "auto"
-        picks bf16 or fp32 by the CPU (docs/cpu-gpu.md)."""
-        if EncoderSettings.of_classifier(self.model) is None:
-            return None
-        from ..models.encoder_layer import encoder_precision  # loads torch lazily
-
-        return encoder_precision(self.model.layers[0]).name
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CtxNER":
-        """Load the component; labels come from the saved ``cfg``, the factory's settings
-        and the encoder's usage settings from the config (``spacy.load(path, config=...)``)."""
-        configured = configured_settings(self)
-        try:
-            super().from_bytes(bytes_data, exclude=exclude)
-        except SavedPartError as err:
-            raise SavedPipelineError(
-                f"Cannot load the {self.name!r} component from bytes: {err}. They are not "
-                "the bytes nlp.to_bytes() gave: send or store them again, whole."
-            ) from None
-        restore_settings(self, configured)
-        return self
-
-    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "CtxNER":
-        """Load the component; labels come from the saved ``cfg``, the factory's settings
-        and the encoder's usage settings from the config (``spacy.load(path, config=...)``).
-        A missing, truncated or corrupt file raises ``SavedPipelineError`` naming it."""
-        configured = configured_settings(self)
-        load_component(self, Path(path), exclude)
-        restore_settings(self, configured)
-        return self
-
-    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """Save the component as spaCy does, each file written atomically; ``cfg`` also
-        records the spacy-ctxext version and the model file's size and sha256, which
-        loading checks."""
-        save_component(self, Path(path), exclude)
 
     def add_label(self, label: str) -> int:
         """Add a label before ``initialize``; after it, initialize again with the labels."""
@@ -279,20 +217,12 @@ class CtxNER(TrainablePipe):
 
         examples: the batch, its gold entities in ``example.reference``.
         scores: the model's tag logits per doc, in the examples' order.
-        RETURNS: the loss and its gradient per doc.
-
-        Summed over tokens, as spaCy's tagger does: a token's gradient does not depend
-        on how many docs share its batch (thinc's ``normalize=True`` divides by that).
+        RETURNS: the loss and its gradient per doc (summed over tokens: ``bio_loss``).
         """
         examples = list(examples)
         truths = [self._bio_targets(eg) for eg in examples]
         warn_unaligned(examples, truths, self.name)
-        loss_func = SequenceCategoricalCrossentropy(
-            names=self.tag_names, normalize=False, missing_value=None
-        )
-        probs = [self.model.ops.softmax(s) for s in scores]
-        d_scores, loss = loss_func(probs, truths)  # type: ignore[arg-type]  # None: missing_value
-        return float(loss), d_scores
+        return bio_loss(self.model.ops, scores, truths, self.tag_names)
 
     def _bio_targets(self, example: Example) -> List[Optional[str]]:
         return bio_targets(example, self.labels, self.name)

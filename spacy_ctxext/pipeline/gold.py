@@ -8,11 +8,13 @@ the component was not initialized with.
 
 import warnings
 from itertools import islice
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
+from thinc.api import Ops, SequenceCategoricalCrossentropy
+from thinc.types import Floats2d
 
 from ..decoding.bio import biluo_to_bio
 
@@ -41,6 +43,20 @@ def bio_targets(example: Example, labels: Sequence[str], name: str) -> List[Opti
             "train one with the new labels)."
         )
     return targets
+
+
+def bio_loss(
+    ops: Ops, scores: List[Floats2d], truths: List[List[Optional[str]]], tag_names: List[str]
+) -> Tuple[float, List[Floats2d]]:
+    """Softmax cross-entropy of tag logits against BIO targets (None: no loss there),
+    summed over tokens as spaCy's tagger does: a token's gradient does not depend on how
+    many docs share its batch (thinc's ``normalize=True`` divides by that)."""
+    loss_func = SequenceCategoricalCrossentropy(
+        names=tag_names, normalize=False, missing_value=None
+    )
+    probs = [ops.softmax(s) for s in scores]
+    d_scores, loss = loss_func(probs, truths)  # type: ignore[arg-type]  # None: missing_value
+    return float(loss), d_scores
 
 
 def warn_unaligned(
