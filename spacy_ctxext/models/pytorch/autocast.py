@@ -11,8 +11,11 @@ import torch
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
-# Private torch helpers (torch >= 2.2), each with the CPU feature it detects.
+# Private torch helpers (torch >= 2.2), each with the CPU feature it detects. Only AMX
+# makes bf16 pay: on a Xeon whose VM hides AMX but has avx512_bf16, bf16 ran ctx_ner at
+# 0.59x fp32's words/s (a 384 x 1,536 Linear: 35 ms bf16, 24 ms fp32; docs/benchmark.md).
 CPU_BF16_CHECKS = {"_is_amx_tile_supported": "AMX", "_is_avx512_bf16_supported": "avx512_bf16"}
+FAST_BF16_FEATURES = ("AMX",)
 # Set to 1 to have "auto" treat this CPU as one without native bf16 (e.g. to measure
 # what a user on such a CPU gets, on one that has it).
 NO_NATIVE_BF16_ENV = "SPACY_CTXEXT_NO_NATIVE_BF16"
@@ -21,7 +24,7 @@ logger = logging.getLogger("spacy_ctxext")
 
 
 class CpuBfloat16Warning(UserWarning):
-    """bf16 is asked for on an x86 CPU that has no native bf16 arithmetic."""
+    """bf16 is asked for on an x86 CPU without AMX, where it is slower than fp32."""
 
 
 class Precision(NamedTuple):
@@ -49,17 +52,18 @@ def run_precision(
         return FP32 if dtype is None else Precision(str(mixed_precision), dtype)
     if cpu_precision == "auto":
         feature = native_bf16_feature()
-        if is_train or feature is None:  # training stays fp32: "auto" only speeds up use
+        if is_train or feature not in FAST_BF16_FEATURES:  # "auto" speeds up use, only
             return FP32
         _log_auto_choice(feature)
         return Precision("bf16", torch.bfloat16)
     if cpu_precision == "bf16":
-        if native_bf16_feature() is None and platform_is_x86():
+        feature = native_bf16_feature()
+        if feature not in FAST_BF16_FEATURES and platform_is_x86():
+            has = f"has {feature} but no AMX" if feature else "has neither avx512_bf16 nor AMX"
             warnings.warn(
-                "cpu_precision is bf16, but this CPU has neither avx512_bf16 nor AMX: "
-                "bfloat16 then runs emulated, usually slower than fp32. Set cpu_precision "
-                '= "auto" in [components.ctx_ner.model.encoder] (predictions also differ '
-                "slightly from fp32).",
+                f"cpu_precision is bf16, but this CPU {has}: bfloat16 then runs slower "
+                'than fp32. Set cpu_precision = "auto" in [components.ctx_ner.model.encoder] '
+                "(predictions also differ slightly from fp32).",
                 CpuBfloat16Warning,
                 stacklevel=3,
             )
