@@ -186,7 +186,7 @@ def make_memory_nlp(encoder_path, min_count=2, memory=None, **encoder_settings):
     """A ctx_ner with a document memory: DocumentMemory.v1 with ``min_count``, or the
     ``memory`` block given."""
     nlp = spacy.blank("en")
-    memory = memory or {"@architectures": "spacy-ctxext.DocumentMemory.v1", "min_count": min_count}
+    memory = memory or {"@misc": "spacy-ctxext.DocumentMemory.v1", "min_count": min_count}
     model = {
         "@architectures": "spacy-ctxext.TokenClassifier.v2",
         "memory": memory,

@@ -53,6 +53,9 @@ class MemorySettings:
         return asdict(self)
 
 
+# Settings blocks, not models, so @misc as spaCy has them; @architectures keeps the configs
+# and saved pipelines written before resolving.
+@registry.misc("spacy-ctxext.DocumentMemory.v1")
 @registry.architectures("spacy-ctxext.DocumentMemory.v1")
 def configure_document_memory(type_memory: bool = True, min_count: int = 2) -> MemorySettings:
     """A document memory for ``spacy-ctxext.TokenClassifier.v2``; its weights live in
@@ -60,6 +63,7 @@ def configure_document_memory(type_memory: bool = True, min_count: int = 2) -> M
     return MemorySettings(type_memory=type_memory, min_count=min_count)
 
 
+@registry.misc("spacy-ctxext.DocumentMemory.v2")
 @registry.architectures("spacy-ctxext.DocumentMemory.v2")
 def configure_document_memory_v2(
     type_memory: bool = True, min_count: int = 2, summary_slots: int = 0

@@ -115,3 +115,17 @@ def test_memory_carries_what_the_window_cannot_see(tiny_bert):
         train_on_mentions(memory, [Example(eg.x, eg.reference) for eg in train])
         without, with_memory = (second_mention_accuracy(n, test) for n in (plain, memory))
     assert with_memory >= 0.9 > without
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_document_memory_is_misc_and_old_configs_resolve(version):
+    """A settings block, registered under @misc as spaCy's are; the @architectures name
+    that configs and pipelines saved before it use resolves to the same settings."""
+    from spacy.util import registry
+
+    name = f"spacy-ctxext.DocumentMemory.{version}"
+    assert registry.misc.get(name) is registry.architectures.get(name)
+    block = {"min_count": 3}
+    as_misc = registry.resolve({"m": {"@misc": name, **block}})["m"]
+    as_architecture = registry.resolve({"m": {"@architectures": name, **block}})["m"]
+    assert as_misc == as_architecture and as_misc.min_count == 3
