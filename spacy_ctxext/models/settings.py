@@ -22,7 +22,7 @@ __all__ = [
 
 POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 MIXED_PRECISIONS = ("bfloat16", "float16")
-# auto: bf16 at inference where the CPU computes it natively, else fp32 (issue #24).
+# auto: at inference, bf16 on CPUs with AMX, int8 on x86 with VNNI, else fp32 (issue #24).
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # The thinc name of spacy-ctxext.TokenClassifier's models, every version.
 CLASSIFIER_NAME = "ctxext.token_classifier"
@@ -48,12 +48,12 @@ class EncoderSettings:
     attention_dropout: dropout on attention probabilities while training; 0 by default
         because SDPA with dropout takes a ~2x slower path (null keeps the encoder's own).
     mixed_precision: autocast dtype on GPU ("bfloat16", "float16") or null for fp32.
-    cpu_precision: how the encoder computes on CPU. "auto" (the default): bfloat16 at
-        inference on a CPU with AMX or avx512_bf16 (2-3x faster, entity F1 within 0.1 of
-        fp32), fp32 elsewhere and in training; "fp32": exact fp32 always; "bf16": bfloat16
-        autocast in training too; "int8": the linear layers in int8 at inference (a
-        quantized copy; saved weights and training stay fp32). v1/v2 configs spell it
-        ``cpu_bfloat16`` / ``cpu_quantize`` (see ``legacy_cpu_precision``).
+    cpu_precision: how the encoder computes on CPU. "auto" (the default): at inference,
+        bfloat16 on a CPU with AMX, int8 on an x86 CPU with VNNI but no AMX, else fp32;
+        fp32 in training (``models.pytorch.precision.auto_cpu_precision``). "fp32": exact
+        fp32 always; "bf16": bfloat16 autocast, in training too; "int8": the linear
+        layers in int8 at inference (a quantized copy; saved weights stay fp32). v1/v2
+        configs spell it ``cpu_bfloat16`` / ``cpu_quantize`` (``legacy_cpu_precision``).
     attn_implementation: "sdpa" (falls back to "eager" with a warning) or "eager".
     trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
     """

@@ -5,7 +5,7 @@ their precision."""
 import spacy
 from util import TRAIN_DATA, encoder_of, entities
 
-from spacy_ctxext.models.pytorch import autocast
+from spacy_ctxext.models.pytorch.precision import AUTO_ENV
 from spacy_ctxext.models.settings import EncoderSettings
 
 FP32 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_precision": "fp32"}}}}}
@@ -24,14 +24,13 @@ def test_a_new_ctx_ner_is_auto():
 
 def test_auto_says_what_it_chose(saved, monkeypatch):
     nlp = spacy.load(saved, config=AUTO)
-    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
-    assert nlp.get_pipe("ctx_ner").precision == "bf16"
-    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: None)
-    assert nlp.get_pipe("ctx_ner").precision == "fp32"
+    for forced in ("bf16", "int8", "fp32"):
+        monkeypatch.setenv(AUTO_ENV, forced)
+        assert nlp.get_pipe("ctx_ner").precision == forced
 
 
 def test_auto_finds_the_entities_of_fp32_and_pipe_equals_call(saved, monkeypatch):
-    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    monkeypatch.setenv(AUTO_ENV, "int8")
     fp32, auto = spacy.load(saved, config=FP32), spacy.load(saved, config=AUTO)
     assert fp32.get_pipe("ctx_ner").precision == "fp32"
     one_by_one = [entities(auto(text)) for text in TEXTS]
@@ -41,7 +40,7 @@ def test_auto_finds_the_entities_of_fp32_and_pipe_equals_call(saved, monkeypatch
 
 
 def test_fp32_from_the_load_config_survives_a_round_trip(saved, tmp_path, monkeypatch):
-    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    monkeypatch.setenv(AUTO_ENV, "int8")
     nlp = spacy.load(saved, config=FP32)
     nlp.to_disk(tmp_path / "fp32")
     again = spacy.load(tmp_path / "fp32")
@@ -51,7 +50,7 @@ def test_fp32_from_the_load_config_survives_a_round_trip(saved, tmp_path, monkey
 
 def test_a_v2_pipeline_stays_fp32(saved, tmp_path, monkeypatch):
     """Pipelines saved with v1/v2 encoders keep the fp32 those defaulted to."""
-    monkeypatch.setattr(autocast, "native_bf16_feature", lambda: "AMX")
+    monkeypatch.setenv(AUTO_ENV, "int8")
     path = tmp_path / "v2"
     spacy.load(saved).to_disk(path)
     config = (path / "config.cfg").read_text(encoding="utf8")
