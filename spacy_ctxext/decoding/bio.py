@@ -2,13 +2,17 @@
 
 ``ctx_ner`` predicts one BIO tag per token. Every module that reads or writes tags
 (the converter, the loss, the decoder, the evaluation) goes through these functions,
-so the scheme has one definition.
+so the scheme has one definition. spaCy's IOB utilities (``spacy.training.iob_to_biluo``,
+``biluo_to_iob``) convert lists of tag strings; what they do not do is here: tag ids as
+numpy arrays, the grammar of valid transitions, and entity bounds of many sequences at
+once, vectorised.
 """
 
 from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from spacy.training import biluo_to_iob
 
 __all__ = [
     "Span",
@@ -115,15 +119,7 @@ def spans_to_tags(n_tokens: int, spans: Sequence[Span]) -> List[str]:
     return tags
 
 
-# spaCy's Example.get_aligned_ner gives BILUO tags; BIO keeps only where entities begin.
-_BILUO_TO_BIO = {"B": "B", "I": "I", "L": "I", "U": "B"}
-
-
-def biluo_to_bio(tag: Optional[str]) -> Optional[str]:
-    """The BIO tag of a BILUO tag; None for a missing one (None or ``"-"``)."""
-    if tag is None or tag == "-":
-        return None
-    if tag == "O":
-        return "O"
-    prefix, label = tag.split("-", 1)
-    return f"{_BILUO_TO_BIO[prefix]}-{label}"
+def biluo_to_bio(tags: Sequence[Optional[str]]) -> List[Optional[str]]:
+    """BIO tags of BILUO ones (``Example.get_aligned_ner``'s), by spaCy's ``biluo_to_iob``;
+    a missing tag (None or ``"-"``) becomes None, which the loss skips."""
+    return [None if tag == "-" else tag for tag in biluo_to_iob(list(tags))]

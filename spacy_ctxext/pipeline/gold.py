@@ -32,7 +32,7 @@ def bio_targets(example: Example, labels: Sequence[str], name: str) -> List[Opti
 
     name: the component's name, for the error about labels unseen at initialize.
     """
-    targets = [biluo_to_bio(tag) for tag in example.get_aligned_ner()]
+    targets = biluo_to_bio(example.get_aligned_ner())
     unseen = {tag[2:] for tag in targets if tag and tag != "O"} - set(labels)
     if unseen:
         raise ValueError(

@@ -145,13 +145,13 @@ def test_spans_to_tags_and_back(args):
     ],
 )
 def test_biluo_to_bio(biluo, bio):
-    assert biluo_to_bio(biluo) == bio
+    assert biluo_to_bio([biluo]) == [bio]
 
 
 def test_biluo_entities_become_the_same_bio_spans():
     # spaCy's gold for "Mary Ann Smith in Paris": a three-token PER and a one-token LOC.
     biluo = ["B-PER", "I-PER", "L-PER", "O", "U-LOC", "U-LOC"]
-    bio = [biluo_to_bio(tag) for tag in biluo]
+    bio = biluo_to_bio(biluo)
     assert bio == ["B-PER", "I-PER", "I-PER", "O", "B-LOC", "B-LOC"]
     names = bio_tag_names(["PER", "LOC"])
     ids = [names.index(tag) for tag in bio]
