@@ -122,4 +122,4 @@ def spans_to_tags(n_tokens: int, spans: Sequence[Span]) -> List[str]:
 def biluo_to_bio(tags: Sequence[Optional[str]]) -> List[Optional[str]]:
     """BIO tags of BILUO ones (``Example.get_aligned_ner``'s), by spaCy's ``biluo_to_iob``;
     a missing tag (None or ``"-"``) becomes None, which the loss skips."""
-    return [None if tag == "-" else tag for tag in biluo_to_iob(list(tags))]
+    return [None if tag == "-" else tag for tag in biluo_to_iob([t or "-" for t in tags])]
