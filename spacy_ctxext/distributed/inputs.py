@@ -18,12 +18,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ray.data.aggregate import Max, Sum
 
+from . import compat
 from .parse import parse_files, parse_ids
 from .sources import InputError, Sources
 
-# Read tasks' share of a CPU: parsing is light next to annotation, and a whole CPU per read
-# task would leave none for them while the actors hold theirs (the read would stall).
-READ_CPUS = 0.25
+# Read tasks ask for no CPU: a fractional share would leave none for them once the actors
+# hold every CPU (on one machine, ``--workers`` = its cores) and the run would stall; their
+# number is capped instead (``read_concurrency``), as parsing is light next to annotation.
+READ_CPUS = 0
+
+
+def read_concurrency(workers: int) -> int:
+    """Files read at once: enough to keep ``workers`` actors fed."""
+    return max(2, workers)
+
+
 IDS = pa.schema(
     [("id", pa.string()), ("source", pa.string()), ("n_in", pa.int64()), ("n_done", pa.int64())]
 )
@@ -40,24 +49,31 @@ STATS = pa.schema(
 )
 
 
-def _read(ray: Any, sources: Sources) -> Any:
-    return ray.data.read_binary_files(
+def _read(ray: Any, sources: Sources, parse: Any, concurrency: int, **kwargs: Any) -> Any:
+    """``read_binary_files`` and ``parse`` in one task per file (the two fuse: same pool
+    size, same resources)."""
+    files = ray.data.read_binary_files(
         sources.paths,
         include_paths=True,
         filesystem=sources.filesystem,
         num_cpus=READ_CPUS,
+        concurrency=concurrency,
     )
-
-
-def read_docs(ray: Any, sources: Sources, done: Optional[Dict[str, Set[str]]] = None) -> Any:
-    """The lazy dataset of ``schema.INPUT`` rows, less the ``done`` ids of each source."""
-    return _read(ray, sources).map_batches(
-        parse_files,
+    return files.map_batches(
+        parse,
         batch_size=1,  # one file a call: a call's output is one file's docs
         batch_format="pyarrow",
-        fn_kwargs={"base": sources.base, "single": sources.single, "done": done or None},
+        fn_kwargs={"base": sources.base, "single": sources.single, **kwargs},
         num_cpus=READ_CPUS,
+        **compat.task_pool_kwargs(concurrency, ray.__version__),
     )
+
+
+def read_docs(
+    ray: Any, sources: Sources, done: Optional[Dict[str, Set[str]]] = None, concurrency: int = 2
+) -> Any:
+    """The lazy dataset of ``schema.INPUT`` rows, less the ``done`` ids of each source."""
+    return _read(ray, sources, parse_files, concurrency, done=done or None)
 
 
 @dataclass
@@ -72,23 +88,21 @@ def check_input(
     sources: Sources,
     manifest: Sequence[str] = (),
     complete: AbstractSet[str] = frozenset(),
+    concurrency: int = 2,
 ) -> Check:
     """Read and validate every file; ``InputError`` if an id is in more than one doc. Ids
     in the ``manifest`` parts are reported per source, except those of ``complete`` files
     (which are not read again anyway)."""
-    ids = _read(ray, sources).map_batches(
-        parse_ids,
-        batch_size=1,
-        batch_format="pyarrow",
-        fn_kwargs={"base": sources.base, "single": sources.single},
-        num_cpus=READ_CPUS,
-    )
+    ids = _read(ray, sources, parse_ids, concurrency)
     if len(sources.paths) == 1 and not manifest:  # the read task checked its ids itself
         return Check(int(ids.count()), {}, 0)
     if manifest:
-        done = ray.data.read_parquet(list(manifest), columns=["id"], num_cpus=READ_CPUS)
+        done = ray.data.read_parquet(list(manifest), columns=["id"], concurrency=concurrency)
         ids = ids.union(done.map_batches(_as_done, batch_format="pyarrow"))
-    grouped = ids.groupby("id").aggregate(
+    # One partition a file, at most 200 (Ray's default): the id check's tasks stay few on
+    # a small input and each holds a bounded share of the ids on a large one.
+    partitions = max(2, min(200, len(sources.paths)))
+    grouped = ids.groupby("id", num_partitions=partitions).aggregate(
         Sum("n_in", alias_name="n_in"),
         Sum("n_done", alias_name="n_done"),
         Max("source", alias_name="source", zero_factory=lambda: ""),

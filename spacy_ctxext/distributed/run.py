@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Union
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import compat, resume
 from .actor import Annotator
-from .inputs import check_input, find_input_error, read_docs
+from .inputs import check_input, find_input_error, read_concurrency, read_docs
 from .lock import STALE_SECONDS, OutputLock
 from .progress import Progress, Summary
 from .sources import InputError, Sources, resolve
@@ -117,7 +117,8 @@ class Run:
         """Validate the input, and leave out what the output holds (``resume``)."""
         start = time.perf_counter()
         manifest = [str(path) for path in self.store.manifest_paths()]
-        check = check_input(self.ray, sources, manifest, plan.complete)
+        reads = read_concurrency(self.config.workers)
+        check = check_input(self.ray, sources, manifest, plan.complete, reads)
         self.summary.check_seconds = time.perf_counter() - start
         self.summary.input_docs = check.input_docs
         plan.done = check.done
@@ -137,7 +138,7 @@ class Run:
         if config.gpus_per_worker:
             resources["num_gpus"] = config.gpus_per_worker
         return compat.map_batches(
-            read_docs(self.ray, plan.todo, plan.done),
+            read_docs(self.ray, plan.todo, plan.done, read_concurrency(config.workers)),
             Annotator,
             batch_size=config.batch_size,
             batch_format="pyarrow",

@@ -46,13 +46,14 @@ CODE = textwrap.dedent(
 
     @Language.factory("test_where", default_config={"folder": "", "seconds": 0.0})
     def make_where(nlp, name, folder, seconds):
-        """Record which node and which spacy_ctxext each process runs; SLOWME docs sleep."""
+        """In an actor: record which node and which spacy_ctxext it runs; SLOWME docs sleep."""
         def where(doc):
-            if "SLOWME" in doc.text:
-                time.sleep(seconds)
             import ray
 
-            if folder and ray.is_initialized() and ray.get_runtime_context().get_actor_id():
+            in_actor = ray.is_initialized() and ray.get_runtime_context().get_actor_id()
+            if "SLOWME" in doc.text and in_actor:
+                time.sleep(seconds)
+            if folder and in_actor:
                 import spacy_ctxext
 
                 record = {
