@@ -8,7 +8,7 @@ per operator as well (reading, annotating); the lines here give docs/s and words
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import pyarrow as pa
 
@@ -41,6 +41,7 @@ class Summary:
     # The exactly-once check, per input file: docs reported beyond its count, or missing.
     duplicates: int = 0
     missing: int = 0
+    missing_files: int = 0
     per_file: Dict[str, List[int]] = field(default_factory=dict, repr=False)  # [docs, seen]
 
     @property
@@ -77,13 +78,18 @@ class Summary:
                 if len(self.errors) < 100:
                     self.errors[doc_id] = error
 
-    def check_once(self, committed_before: Dict[str, int]) -> None:
+    def check_once(self, committed_before: Dict[str, int], read: Sequence[str]) -> None:
         """Count, per file read, docs written more than once or not at all; the files'
-        counts come from the read tasks, ``committed_before`` from the resume plan."""
+        counts come from the read tasks, ``committed_before`` from the resume plan. A file
+        of ``read`` that gave no doc and had none done before is counted in
+        ``missing_files``."""
         for source, (file_docs, seen) in self.per_file.items():
             total = seen + committed_before.get(source, 0)
             self.duplicates += max(0, total - file_docs)
             self.missing += max(0, file_docs - total)
+        self.missing_files = sum(
+            1 for s in read if s not in self.per_file and not committed_before.get(s)
+        )
 
 
 class Progress:

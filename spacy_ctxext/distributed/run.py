@@ -174,14 +174,17 @@ class Run:
             progress.update()
         summary.seconds = time.perf_counter() - start
         progress.update(final=True)
-        summary.check_once({source: len(ids) for source, ids in plan.done.items()})
-        if summary.duplicates or summary.missing:
+        done_before = {source: len(ids) for source, ids in plan.done.items()}
+        summary.check_once(done_before, plan.todo.sources)
+        if summary.duplicates or summary.missing or summary.missing_files:
             logger.warning(
-                "%s: %d docs were written more than once and %d not at all (counted per "
-                "input file); the output is not exactly once: please report it",
+                "%s: %d docs were written more than once, %d not at all and %d files gave "
+                "no doc (counted per input file); the output is not exactly once: rerun the "
+                "command to add what is missing, and please report it",
                 self.output,
                 summary.duplicates,
                 summary.missing,
+                summary.missing_files,
             )
 
 

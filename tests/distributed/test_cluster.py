@@ -38,15 +38,15 @@ REPO = Path(spacy_ctxext.__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def cluster():
     """A head with room for two actors (so a lost node's actor can restart there) and a
-    worker node with room for one."""
+    worker node with room for one (read tasks ask for no CPU)."""
     from ray.cluster_utils import Cluster
 
     env = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env) if p)
     cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 3, "include_dashboard": False}
+        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
     )
-    worker = cluster.add_node(num_cpus=1.5)
+    worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster, worker
     cluster.shutdown()

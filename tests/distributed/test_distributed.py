@@ -144,9 +144,9 @@ def test_retry_failed_annotates_the_failed_doc_again(shared_run, model_dir, code
     finally:
         healed.unlink()
     assert summary.retried == 1 and summary.docs == 1 and summary.failed == 0
-    assert summary.skipped == 13 and summary.duplicates == summary.missing == 0
+    assert summary.skipped == 12 and summary.duplicates == summary.missing == 0
     _, manifest = read_output(out)  # one row per doc
-    assert manifest["bad"]["status"] == "ok" and len(manifest) == 14
+    assert manifest["bad"]["status"] == "ok" and len(manifest) == 13
 
 
 def test_a_glob_over_files_of_each_kind(local_ray, model_dir, code_file, tmp_path):
@@ -166,7 +166,7 @@ def test_a_glob_over_files_of_each_kind(local_ray, model_dir, code_file, tmp_pat
     write_txt(root / "txt", corpus_texts(3, "t"))
     texts.update({f"txt/t{i}.txt": t for i, t in enumerate(corpus_texts(3).values())})
     summary = annotate_corpus(model_dir, f"{root}/**/*", tmp_path / "out", config(code_file))
-    assert summary.files == 7 and summary.input_docs == summary.docs == len(texts) == 23
+    assert summary.files == 7 and summary.input_docs == summary.docs == len(texts) == 19
     entities, manifest = read_output(tmp_path / "out")
     assert sorted(manifest) == sorted(texts)
     assert json.loads(manifest["jsonl/b.jsonl:2"]["meta"]) == {"n": 1}

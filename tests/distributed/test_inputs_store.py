@@ -189,3 +189,23 @@ def test_lock_refuses_a_second_run_and_takes_over_a_dead_one(tmp_path):
     with pytest.warns(UserWarning, match="has exited"):
         with OutputLock(tmp_path, "run4"):
             assert json.loads((tmp_path / ".lock").read_text())["run_id"] == "run4"
+
+
+def test_the_actor_writes_its_batch_and_returns_the_manifest(model_dir, code_file, tmp_path):
+    """Annotator without Ray: a parsed file in, a committed part out, its rows returned."""
+    from spacy_ctxext.distributed.actor import Annotator
+
+    texts = {**corpus_texts(3), "bad": "FAILME Mary told Peter ."}
+    data = write_jsonl(tmp_path / "f.jsonl", texts).read_bytes()
+    (batch,) = parse_files(_files({"f.jsonl": data}), **_kw())
+    out = tmp_path / "out"
+    store = OutputStore(out, docbin=True)
+    annotator = Annotator(str(model_dir), output=str(out), run_id="r", code=code_file, docbin=True)
+    manifest = annotator(batch)
+    assert manifest.schema == schema.MANIFEST
+    assert manifest.column("status").to_pylist() == ["ok", "ok", "ok", "error"]
+    assert set(manifest.column("file_docs").to_pylist()) == {4}
+    name = part_name("r", list(texts))
+    assert store.part_names("manifest") == store.part_names("entities") == [name]
+    assert store.part_names("docs") == [name]
+    assert pq.read_table(store.dirs["manifest"]).equals(manifest)
