@@ -1,7 +1,7 @@
 """The driver's peak RSS against the corpus size (issue #23's target), not a test.
 
-    python tests/distributed/measure_driver_rss.py --files 10 100 --file-mb 4 \
-        [--workers 2] [--workdir /tmp/ctxext-rss] [--output results.json]
+    python tests/distributed/measure_driver_rss.py --files 10 100 --file-mb 2 \
+        [--workers 2] [--workdir /tmp/ctxext-rss] [--output results.json] [--one-file]
 
 For each file count, writes that many JSONL files of ``--file-mb`` MB each (docs of ~2 KB
 of LitBank-like English, no ids), then runs ``python -m spacy_ctxext.distributed`` on the
@@ -9,12 +9,15 @@ folder in a child process with a blank English pipeline (the tokenizer only: the
 memory does not depend on the model, and a cheap one keeps the run short), which starts
 its own local Ray. The driver's peak RSS is its kernel high-water mark (``VmHWM`` in
 ``/proc/PID/status``, read every 0.2 s until it exits): the driver process alone, not
-Ray's raylet, object store or workers.
+Ray's raylet, object store or workers. ``--one-file`` writes the same docs as one JSONL
+file instead (the only input that versions before #23 take, for a comparison: run it with
+that version first on PYTHONPATH).
 """
 
 import argparse
 import json
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -30,12 +33,12 @@ WORDS = (
 ).split()
 
 
-def write_corpus(folder: Path, n_files: int, file_mb: float, seed: int = 0) -> int:
-    """``n_files`` JSONL files of ``file_mb`` MB of ~2 KB docs; returns the total bytes."""
-    rng = random.Random(seed)
+def write_corpus(folder: Path, n_files: int, file_mb: float, one_file: bool) -> Path:
+    """``n_files`` JSONL files of ``file_mb`` MB of ~2 KB docs (or all of them in one
+    file); returns the input to pass."""
+    rng = random.Random(0)
     folder.mkdir(parents=True, exist_ok=True)
     target = int(file_mb * 2**20)
-    total = 0
     for f in range(n_files):
         lines, size = [], 0
         while size < target:
@@ -43,9 +46,10 @@ def write_corpus(folder: Path, n_files: int, file_mb: float, seed: int = 0) -> i
             line = json.dumps({"text": text}) + "\n"
             lines.append(line)
             size += len(line)
-        (folder / f"part-{f:04d}.jsonl").write_text("".join(lines), encoding="utf8")
-        total += size
-    return total
+        name = "all.jsonl" if one_file else f"part-{f:04d}.jsonl"
+        with (folder / name).open("a", encoding="utf8") as out:
+            out.write("".join(lines))
+    return folder / "all.jsonl" if one_file else folder
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -63,42 +67,49 @@ def run(model: Path, corpus: Path, out: Path, workers: int) -> Dict[str, Any]:
     cmd = [sys.executable, "-m", "spacy_ctxext.distributed", str(model), str(corpus), str(out)]
     cmd += ["--workers", str(workers), "--batch-size", "64", "--quiet"]
     start = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = 0.0
-    while child.poll() is None:
-        peak = max(peak, peak_rss_mb(child.pid))
-        time.sleep(0.2)
-    output = child.stdout.read() if child.stdout else ""
+    log = out.with_suffix(".log")
+    with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the child
+        child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+        peak = 0.0
+        while child.poll() is None:
+            peak = max(peak, peak_rss_mb(child.pid))
+            time.sleep(0.2)
     if child.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{output}")
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{log.read_text()[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
     return {
         "driver_peak_rss_mb": round(peak, 1),
         "wall_s": round(time.perf_counter() - start, 1),
         "docs": summary["docs"],
         "words": summary["words"],
-        "docs_per_second": round(summary["docs_per_second"], 1),
+        "docs_per_second": round(summary["docs"] / summary["seconds"], 1),
         "words_per_second": round(summary["words_per_second"]),
-        "check_seconds": round(summary["check_seconds"], 1),
+        "check_seconds": round(summary.get("check_seconds", 0.0), 1),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, nargs="+", default=[10, 100])
-    parser.add_argument("--file-mb", type=float, default=4.0)
+    parser.add_argument("--file-mb", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ctxext-rss"))
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--one-file", action="store_true", help="the docs in one JSONL file")
     args = parser.parse_args()
     model = args.workdir / "blank_en"
     spacy.blank("en").to_disk(model)
     rows = []
     for n_files in args.files:
-        corpus = args.workdir / f"corpus-{n_files}"
-        corpus_bytes = write_corpus(corpus, n_files, args.file_mb)
-        row = {"files": n_files, "corpus_mb": round(corpus_bytes / 2**20, 1)}
-        row.update(run(model, corpus, args.workdir / f"out-{n_files}", args.workers))
+        name = f"{n_files}{'-one' if args.one_file else ''}"
+        folder = args.workdir / f"corpus-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(args.workdir / f"out-{name}", ignore_errors=True)
+        corpus = write_corpus(folder, n_files, args.file_mb, args.one_file)
+        corpus_bytes = sum(p.stat().st_size for p in folder.iterdir())
+        row = {"files": n_files, "one_file": args.one_file}
+        row["corpus_mb"] = round(corpus_bytes / 2**20, 1)
+        row.update(run(model, corpus, args.workdir / f"out-{name}", args.workers))
         print(json.dumps(row), flush=True)
         rows.append(row)
     first, last = rows[0], rows[-1]
