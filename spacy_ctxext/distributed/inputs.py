@@ -2,17 +2,17 @@
 
 Files are read with ``ray.data.read_binary_files`` (any pyarrow filesystem: local, S3,
 GCS, HDFS) and parsed by the read tasks (``parse``), streamed: the driver holds the file
-list, never the texts. Before any model work, ``check_input`` reads every file once to
-validate it (bad JSON, a missing "text", non-UTF-8: the file and line in the error), and
-groups the input's ids with the output manifest's on the workers (Ray Data
-``groupby("id")``): the driver receives counts, a few repeated ids, and the ids already in
-the output of files not complete (``resume``), never all the ids.
+list, never the texts. Before any model work, ``check_input`` reads every file still to
+do once to validate it (bad JSON, a missing "text", non-UTF-8: the file and line in the
+error), and groups its ids with the output manifest's on the workers (Ray Data
+``groupby("id")``): the driver receives counts, a few repeated ids, and the ids of these
+files already in the output (``resume``), never all the ids.
 
 Imported only once a run starts (it imports Ray).
 """
 
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,8 +33,16 @@ def read_concurrency(workers: int) -> int:
     return max(2, workers)
 
 
+# The id check's rows: an input doc (n_in 1, from ``source``) or a manifest row (n_done 1,
+# from ``done_source``), grouped by id.
 IDS = pa.schema(
-    [("id", pa.string()), ("source", pa.string()), ("n_in", pa.int64()), ("n_done", pa.int64())]
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("done_source", pa.string()),
+        ("n_in", pa.int64()),
+        ("n_done", pa.int64()),
+    ]
 )
 STATS = pa.schema(
     [
@@ -45,6 +53,8 @@ STATS = pa.schema(
         ("output_duplicates", pa.int64()),
         ("done_sources", pa.list_(pa.string())),
         ("done_ids", pa.list_(pa.string())),
+        ("moved", pa.int64()),
+        ("moved_examples", pa.list_(pa.string())),
     ]
 )
 
@@ -78,27 +88,24 @@ def read_docs(
 
 @dataclass
 class Check:
-    input_docs: int  # docs in the input, all files
-    done: Dict[str, Set[str]]  # source -> ids already in the output (files not complete)
+    input_docs: int  # docs in the files checked
+    done: Dict[str, Set[str]]  # source -> ids already in the output
     output_duplicates: int  # ids in the manifest more than once (should be 0)
+    moved: int  # of those done, ids the output has from another input file
+    moved_examples: List[str]
 
 
 def check_input(
-    ray: Any,
-    sources: Sources,
-    manifest: Sequence[str] = (),
-    complete: AbstractSet[str] = frozenset(),
-    concurrency: int = 2,
+    ray: Any, sources: Sources, manifest: Sequence[str] = (), concurrency: int = 2
 ) -> Check:
-    """Read and validate every file; ``InputError`` if an id is in more than one doc. Ids
-    in the ``manifest`` parts are reported per source, except those of ``complete`` files
-    (which are not read again anyway)."""
+    """Read and validate every file of ``sources``; ``InputError`` if an id is in more
+    than one doc. Ids also in the ``manifest`` parts are returned per source: done."""
     ids = _read(ray, sources, parse_ids, concurrency)
     if len(sources.paths) == 1 and not manifest:  # the read task checked its ids itself
-        return Check(int(ids.count()), {}, 0)
+        return Check(int(ids.count()), {}, 0, 0, [])
     if manifest:
-        done = ray.data.read_parquet(list(manifest), columns=["id"], concurrency=concurrency)
-        ids = ids.union(done.map_batches(_as_done, batch_format="pyarrow"))
+        parts = ray.data.read_parquet(list(manifest), columns=["id", "source"])
+        ids = ids.union(parts.map_batches(_as_done, batch_format="pyarrow"))
     # One partition a file, at most 200 (Ray's default): the id check's tasks stay few on
     # a small input and each holds a bounded share of the ids on a large one.
     partitions = max(2, min(200, len(sources.paths)))
@@ -106,26 +113,32 @@ def check_input(
         Sum("n_in", alias_name="n_in"),
         Sum("n_done", alias_name="n_done"),
         Max("source", alias_name="source", zero_factory=lambda: ""),
+        Max("done_source", alias_name="done_source", zero_factory=lambda: ""),
     )
-    stats = grouped.map_batches(
-        _id_stats, batch_format="pyarrow", batch_size=None, fn_kwargs={"complete": complete}
-    )
+    stats = grouped.map_batches(_id_stats, batch_format="pyarrow", batch_size=None)
     rows: List[Dict[str, Any]] = stats.take_all()  # one small row per block
     _raise_on_duplicates(rows, sources)
     found: Dict[str, Set[str]] = {}
     for row in rows:
         for source, doc_id in zip(row["done_sources"], row["done_ids"]):
             found.setdefault(source, set()).add(doc_id)
-    return Check(sum(r["docs"] for r in rows), found, sum(r["output_duplicates"] for r in rows))
+    return Check(
+        input_docs=sum(r["docs"] for r in rows),
+        done=found,
+        output_duplicates=sum(r["output_duplicates"] for r in rows),
+        moved=sum(r["moved"] for r in rows),
+        moved_examples=[e for r in rows for e in r["moved_examples"]][:3],
+    )
 
 
 def _as_done(table: pa.Table) -> pa.Table:
-    """Manifest ids as rows of the id check: in the output, not (yet) from an input file."""
+    """Manifest rows as rows of the id check: in the output, from ``done_source``."""
     n = table.num_rows
     return pa.table(
         {
             "id": table.column("id"),
             "source": pa.nulls(n, pa.string()),
+            "done_source": table.column("source"),
             "n_in": pa.array([0] * n, pa.int64()),
             "n_done": pa.array([1] * n, pa.int64()),
         },
@@ -133,17 +146,19 @@ def _as_done(table: pa.Table) -> pa.Table:
     )
 
 
-def _id_stats(grouped: pa.Table, complete: AbstractSet[str]) -> pa.Table:
-    """A block of (id, n_in, n_done, source) rows as one row: docs, repeated ids, a few of
-    them, and the docs already done of files not complete."""
+def _id_stats(grouped: pa.Table) -> pa.Table:
+    """A block of grouped ids as one row: docs, repeated ids and a few of them, the ids
+    already done (and how many of those the output has from another file)."""
     n_in, n_done = grouped.column("n_in"), grouped.column("n_done")
     repeated = grouped.filter(pc.greater(n_in, 1))
-    done = grouped.filter(
-        pc.and_(
-            pc.and_(pc.greater(n_in, 0), pc.greater(n_done, 0)),
-            pc.invert(pc.is_in(grouped.column("source"), pa.array(sorted(complete), pa.string()))),
+    done = grouped.filter(pc.and_(pc.greater(n_in, 0), pc.greater(n_done, 0)))
+    moved = done.filter(pc.not_equal(done.column("source"), done.column("done_source")))
+    moved_examples = [
+        f"{doc_id!r} from {before}, now in {now}"
+        for doc_id, before, now in zip(
+            *(moved.column(c).to_pylist()[:3] for c in ("id", "done_source", "source"))
         )
-    )
+    ]
     return pa.table(
         {
             "docs": [pc.sum(n_in).as_py() or 0],
@@ -153,6 +168,8 @@ def _id_stats(grouped: pa.Table, complete: AbstractSet[str]) -> pa.Table:
             "output_duplicates": [pc.sum(pc.greater(n_done, 1)).as_py() or 0],
             "done_sources": [done.column("source").to_pylist()],
             "done_ids": [done.column("id").to_pylist()],
+            "moved": [moved.num_rows],
+            "moved_examples": [moved_examples],
         },
         schema=STATS,
     )

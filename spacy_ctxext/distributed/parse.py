@@ -62,9 +62,10 @@ def parse_ids(batch: pa.Table, *, base: str, single: bool) -> Iterator[pa.Table]
     for table in parse_files(batch, base=base, single=single):
         ones = pa.array([1] * table.num_rows, pa.int64())
         zeros = pa.array([0] * table.num_rows, pa.int64())
+        nulls = pa.nulls(table.num_rows, pa.string())
         yield pa.table(
-            [table.column("id"), table.column("source"), ones, zeros],
-            names=["id", "source", "n_in", "n_done"],
+            [table.column("id"), table.column("source"), nulls, ones, zeros],
+            names=["id", "source", "done_source", "n_in", "n_done"],
         )
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -21,7 +22,7 @@ from .actor import Annotator
 from .inputs import check_input, find_input_error, read_concurrency, read_docs
 from .lock import STALE_SECONDS, OutputLock
 from .progress import Progress, Summary
-from .sources import InputError, Sources, resolve
+from .sources import InputError, resolve
 from .store import OutputStore
 
 __all__ = ["RunConfig", "Summary", "annotate_corpus"]
@@ -67,7 +68,7 @@ def annotate_corpus(
         if plan.todo.paths:
             started = _ensure_ray(ray, config, summary)
             try:
-                run.check_and_stream(sources, plan)
+                run.check_and_stream(plan)
             finally:
                 if started:
                     ray.shutdown()
@@ -100,11 +101,11 @@ class Run:
         self.summary.threads_per_worker = config.threads_per_worker
         self.summary.gpus_per_worker = config.gpus_per_worker
 
-    def check_and_stream(self, sources: Sources, plan: resume.Plan) -> None:
+    def check_and_stream(self, plan: resume.Plan) -> None:
         """The input check, then the annotation; an input error from a read task is
         re-raised as itself, not wrapped in Ray's traceback."""
         try:
-            self._check(sources, plan)
+            self._check(plan)
             if self.summary.skipped < self.summary.input_docs:
                 self._stream(plan)
         except Exception as err:
@@ -113,14 +114,14 @@ class Run:
                 raise
             raise InputError(str(found.args[0]) if found.args else str(found)) from None
 
-    def _check(self, sources: Sources, plan: resume.Plan) -> None:
-        """Validate the input, and leave out what the output holds (``resume``)."""
+    def _check(self, plan: resume.Plan) -> None:
+        """Validate the files to read, and leave out what the output holds (``resume``)."""
         start = time.perf_counter()
         manifest = [str(path) for path in self.store.manifest_paths()]
         reads = read_concurrency(self.config.workers)
-        check = check_input(self.ray, sources, manifest, plan.complete, reads)
+        check = check_input(self.ray, plan.todo, manifest, reads)
         self.summary.check_seconds = time.perf_counter() - start
-        self.summary.input_docs = check.input_docs
+        self.summary.input_docs = plan.skipped + check.input_docs
         plan.done = check.done
         self.summary.skipped += sum(len(ids) for ids in check.done.values())
         if check.output_duplicates:
@@ -128,6 +129,14 @@ class Run:
                 "%s: %d ids are in the manifest more than once",
                 self.output,
                 check.output_duplicates,
+            )
+        if check.moved:
+            warnings.warn(
+                f"{check.moved} docs of the input are in the output under another input "
+                f"file, e.g. {'; '.join(check.moved_examples)}: they are skipped as done. If "
+                "they are other docs, give them their own ids (or leave ids out for ids from "
+                "the file path and line) or annotate into another output folder.",
+                stacklevel=2,
             )
 
     def build_dataset(self, plan: resume.Plan) -> Any:

@@ -8,6 +8,7 @@ and DocBin tests, the resume test's, one over a folder of each input kind, and t
 
 import json
 import shutil
+import warnings
 
 import pytest
 
@@ -119,8 +120,13 @@ def test_resume_skips_done_docs(shared_run, model_dir, code_file, tmp_path):
     more = {**texts, **{f"new{i}": SENTENCES[i % 3] for i in range(4)}}
     jsonl = write_jsonl(tmp_path / "all.jsonl", more)
     args = [str(model_dir), str(jsonl), str(out), "--batch-size", "2", "--code", code_file]
-    with pytest.warns(FutureWarning, match="--shard-docs is ignored"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         summary = main([*args, "--workers", "1", "--quiet", "--shard-docs", "4"])
+    messages = [str(w.message) for w in caught]
+    assert any("--shard-docs is ignored" in m for m in messages)
+    moved = "12 docs of the input are in the output under another input file, e.g. "
+    assert any(m.startswith(moved) and "from in.jsonl, now in all.jsonl" in m for m in messages)
     assert summary.skipped == len(texts) and summary.docs == 4 and not orphan.exists()
     assert summary.duplicates == summary.missing == 0
     entities, manifest = read_output(out)
