@@ -24,7 +24,7 @@ import hashlib
 import logging
 import re
 from pathlib import Path
-from typing import Dict, List, Sequence, Set, Union
+from typing import Dict, List, Sequence, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -105,14 +105,6 @@ def write_part(
 def write_parquet(table: pa.Table, path: Path) -> None:
     with atomic_path(path) as tmp:  # hidden while written: dataset readers skip it
         pq.write_table(table, tmp)
-
-
-def committed_ids(store: OutputStore) -> Set[str]:
-    """Every id in the manifest: for tests and small outputs (the driver holds them all)."""
-    ids: Set[str] = set()
-    for path in store.manifest_paths():
-        ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-    return ids
 
 
 def entity_table(results: pa.Table) -> pa.Table:
