@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Tuple, Union
 
 Record = Tuple[Any, str]  # (doc id, text)
 
@@ -16,20 +16,28 @@ Record = Tuple[Any, str]  # (doc id, text)
 def _jsonl_records(path: Path) -> Iterator[Tuple[int, Any, str]]:
     """(line number, id, text) per non-blank line; ValueError naming the line if malformed."""
     with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = _utf8_line(raw, path, lineno)
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {lineno}: invalid JSON ({err.msg})") from err
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise ValueError(f'{path}: line {lineno}: expected an object with a "text" string')
+        for lineno, record in jsonl_objects(f, path):
             yield lineno, record.get("id", lineno), record["text"]
 
 
-def _utf8_line(raw: bytes, path: Path, lineno: int) -> str:
+def jsonl_objects(raw_lines: Iterable[bytes], name: Any) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """(line number, record) per non-blank line of a JSONL file read as bytes lines; a
+    ValueError naming ``name`` and the line if one is malformed. Shared with the Ray path
+    (``distributed.parse``), so both read the same files the same way."""
+    for lineno, raw in enumerate(raw_lines, start=1):
+        line = _utf8_line(raw, name, lineno)
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{name}: line {lineno}: invalid JSON ({err.msg})") from err
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise ValueError(f'{name}: line {lineno}: expected an object with a "text" string')
+        yield lineno, record
+
+
+def _utf8_line(raw: bytes, path: Any, lineno: int) -> str:
     try:
         return raw.decode("utf8")
     except UnicodeDecodeError as err:
@@ -69,13 +77,17 @@ def _txt_files(folder: Path) -> List[Path]:
 
 def _txt_text(path: Path) -> str:
     """The file's text as written: CRLF is kept, so character offsets match the file."""
+    return decode_text(path.read_bytes(), path)
+
+
+def decode_text(data: bytes, name: Any) -> str:
+    """A ``.txt`` doc's bytes as text, undecoded newlines kept; ValueError if not UTF-8."""
     try:
-        with path.open(encoding="utf8", newline="") as f:
-            return f.read()
+        return data.decode("utf8")
     except UnicodeDecodeError as err:
         raise ValueError(
-            f"{path}: not UTF-8 ({err.reason} at byte {err.start}); re-encode it as UTF-8"
-        ) from err
+            f"{name}: not UTF-8 ({err.reason} at byte {err.start}); re-encode it as UTF-8"
+        ) from None
 
 
 def scan_input(input_path: Union[str, Path]) -> Tuple[int, int, Iterator[Record]]:

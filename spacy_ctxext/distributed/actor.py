@@ -1,9 +1,10 @@
 """The callable class Ray Data runs on each actor: one loaded pipeline, many batches.
 
 Ray builds the class once per actor (so the model loads once, not once per batch) and calls
-it with an Arrow batch of (id, text, meta) rows; it returns one ``schema.RESULT`` row per
-doc. A doc that raises becomes an "error" row instead of failing the batch: one bad input
-must not stop, or endlessly retry, a run over millions of documents.
+it with an Arrow batch of ``schema.INPUT`` rows; it annotates them, writes the batch's part
+to the output (``store.write_part``) and returns the part's ``schema.MANIFEST`` rows, all
+the driver sees. A doc that raises becomes an "error" row instead of failing the batch:
+one bad input must not stop, or endlessly retry, a run over millions of documents.
 """
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -11,11 +12,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import pyarrow as pa
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 
 from ..annotation.records import group_confidences
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import schema
+from .store import write_part
 
 Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
 
@@ -27,6 +29,8 @@ class Annotator:
         self,
         model: str,
         *,
+        output: str,
+        run_id: str,
         threads: int = 1,
         gpu: bool = False,
         code: Optional[str] = None,
@@ -36,14 +40,17 @@ class Annotator:
     ) -> None:
         setup_process(threads, gpu, code)
         self.nlp: Language = spacy.load(model)
+        self.output = output
+        self.run_id = run_id
         self.spans_key = spans_key
         self.docbin = docbin
         self.pipe_batch_size = pipe_batch_size
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return annotate_batch(
-            self.nlp, batch, self.spans_key, docbin=self.docbin, batch_size=self.pipe_batch_size
+        results, docs = annotate_batch(
+            self.nlp, batch, self.spans_key, batch_size=self.pipe_batch_size
         )
+        return write_part(self.output, self.run_id, results, docs, self.docbin)
 
 
 def setup_process(threads: int, gpu: bool, code: Optional[str]) -> None:
@@ -65,21 +72,27 @@ def setup_process(threads: int, gpu: bool, code: Optional[str]) -> None:
 
 
 def annotate_batch(
-    nlp: Language, batch: pa.Table, spans_key: str, *, docbin: bool = False, batch_size: int = 16
-) -> pa.Table:
-    """``nlp.pipe`` over the batch's texts; one ``schema.RESULT`` row per input row."""
+    nlp: Language, batch: pa.Table, spans_key: str, *, batch_size: int = 16
+) -> Tuple[pa.Table, List[Doc]]:
+    """``nlp.pipe`` over the batch's texts: one ``schema.RESULT`` row per input row, and the
+    Docs of those that did not fail (ids in ``user_data["id"]``, for the DocBin)."""
     ids: List[str] = batch.column("id").to_pylist()
     texts: List[str] = batch.column("text").to_pylist()
-    metas: List[Optional[str]] = batch.column("meta").to_pylist()
     # Long documents are the point: raise spaCy's 1M-character guard (E088) to the longest
     # text, as spacy_ctxext.cli.annotate does, rather than fail every book.
     nlp.max_length = max([nlp.max_length, *map(len, texts)])
     outcomes = pipe_isolating(nlp, texts, batch_size)
+    carried = batch.select(["meta"] + [name for name, _ in schema.SOURCE_FIELDS]).to_pylist()
     rows = [
-        result_row(doc_id, text, meta, outcome, spans_key, docbin)
-        for doc_id, text, meta, outcome in zip(ids, texts, metas, outcomes)
+        {**result_row(doc_id, text, outcome, spans_key), **extra}
+        for doc_id, text, outcome, extra in zip(ids, texts, outcomes, carried)
     ]
-    return pa.Table.from_pylist(rows, schema=schema.RESULT)
+    docs = []
+    for doc_id, outcome in zip(ids, outcomes):
+        if isinstance(outcome, Doc):
+            outcome.user_data["id"] = doc_id
+            docs.append(outcome)
+    return pa.Table.from_pylist(rows, schema=schema.RESULT), docs
 
 
 def pipe_isolating(nlp: Language, texts: Sequence[str], batch_size: int) -> List[Outcome]:
@@ -101,24 +114,15 @@ def _one(nlp: Language, text: str) -> Outcome:
         return f"{type(err).__name__}: {err}"
 
 
-def result_row(
-    doc_id: str,
-    text: str,
-    meta: Optional[str],
-    outcome: Outcome,
-    spans_key: str,
-    docbin: bool,
-) -> Dict[str, Any]:
-    """The manifest fields, the nested entities and (optionally) the serialized Doc."""
-    row: Dict[str, Any] = {"id": doc_id, "n_chars": len(text), "meta": meta}
+def result_row(doc_id: str, text: str, outcome: Outcome, spans_key: str) -> Dict[str, Any]:
+    """The manifest fields and the nested entities of one doc."""
+    row: Dict[str, Any] = {"id": doc_id, "n_chars": len(text)}
     if isinstance(outcome, str):
         row.update(n_tokens=None, n_entities=0, status="error", error=outcome)
-        return {**row, "entities": [], "docbin": None}
+        return {**row, "entities": []}
     entities = doc_entity_rows(outcome, spans_key)
     row.update(n_tokens=len(outcome), n_entities=len(entities), status="ok", error=None)
-    row["entities"] = entities
-    row["docbin"] = _docbin_bytes(outcome, doc_id) if docbin else None
-    return row
+    return {**row, "entities": entities}
 
 
 def doc_entity_rows(doc: Doc, spans_key: str) -> List[Dict[str, Any]]:
@@ -134,9 +138,3 @@ def doc_entity_rows(doc: Doc, spans_key: str) -> List[Dict[str, Any]]:
         }
         for ent in doc.ents
     ]
-
-
-def _docbin_bytes(doc: Doc, doc_id: str) -> bytes:
-    """One doc's DocBin; the driver merges a shard's worth without rebuilding the Docs."""
-    doc.user_data["id"] = doc_id
-    return DocBin(store_user_data=True, docs=[doc]).to_bytes()

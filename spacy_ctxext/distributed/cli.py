@@ -1,17 +1,20 @@
 """``python -m spacy_ctxext.distributed MODEL INPUT OUTPUT [options]``."""
 
 import argparse
+import warnings
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import compat
+from .lock import STALE_SECONDS
 
 if TYPE_CHECKING:
-    from .run import Summary
+    from .progress import Summary
 
 DESCRIPTION = (
     "Annotate a corpus on Ray Data, one spaCy pipeline per actor: entities and a per-doc "
-    "manifest as Parquet (optionally DocBin shards). Re-run with the same OUTPUT to resume."
+    "manifest as Parquet (optionally DocBin parts), read and written by the workers. Re-run "
+    "with the same OUTPUT to resume."
 )
 
 
@@ -20,8 +23,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         prog="python -m spacy_ctxext.distributed", description=DESCRIPTION
     )
     parser.add_argument("model", help="pipeline name or path (spacy.load in each actor)")
-    parser.add_argument("input", help=".jsonl or .parquet with a text column, or a folder of .txt")
-    parser.add_argument("output", help="output folder (entities/, manifest/, docs/, summary.json)")
+    parser.add_argument(
+        "input",
+        help=(
+            "a .jsonl or .parquet file (a text column) or .txt (one doc), a folder of them or "
+            "a quoted glob ('shards/*.jsonl'); local, s3://, gs://, hdfs://"
+        ),
+    )
+    parser.add_argument(
+        "output",
+        help="output folder on storage every node sees (entities/, manifest/, docs/, summary.json)",
+    )
     parser.add_argument(
         "--workers", "-n", type=int, default=1, help="actors, each with one pipeline"
     )
@@ -39,7 +51,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=1,
         help="CPUs Ray reserves per actor, and its torch threads",
     )
-    parser.add_argument("--batch-size", "-b", type=int, default=16, help="docs per Ray batch")
+    parser.add_argument(
+        "--batch-size", "-b", type=int, default=16, help="docs per Ray batch and output part"
+    )
     parser.add_argument("--docbin", action="store_true", help="also write DocBin shards (docs/)")
     parser.add_argument("--code", help="Python file each actor imports (custom components)")
     parser.add_argument(
@@ -48,27 +62,40 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-task-retries", type=int, default=3, help="retries of a batch whose actor died"
     )
-    parser.add_argument("--shard-docs", type=int, default=1000, help="docs per output part")
+    parser.add_argument(
+        "--shard-docs",
+        type=int,
+        help="ignored: each output part is now one batch (--batch-size docs), written by its actor",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="on a rerun, annotate again the docs that failed (by default they count as done)",
+    )
+    parser.add_argument(
+        "--lock-stale-seconds",
+        type=float,
+        default=STALE_SECONDS,
+        help="take over the output's lock once its run has not renewed it for this long",
+    )
     parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    parser.add_argument("--quiet", action="store_true", help="no per-part progress lines")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress lines, no Ray Data progress bars"
+    )
     return parser.parse_args(argv)
-
-
-def format_summary(summary: "Summary") -> str:
-    """The closing lines a user reads: how much, how fast, what failed."""
-    lines = [
-        f"{summary.docs} docs annotated ({summary.skipped} already done, {summary.failed} failed), "
-        f"{summary.words:,} words, {summary.entities:,} entities in {summary.seconds:.1f}s: "
-        f"{summary.words_per_second:,.0f} words/s "
-        f"({summary.workers} workers x {summary.threads_per_worker} threads)"
-    ]
-    lines += [f"  failed {doc_id}: {error}" for doc_id, error in list(summary.errors.items())[:10]]
-    return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> "Summary":
     args = parse_args(argv)
+    if args.shard_docs is not None:
+        warnings.warn(
+            "--shard-docs is ignored: each output part is one batch of --batch-size docs, "
+            "written by the actor that annotated it",
+            FutureWarning,
+            stacklevel=2,
+        )
     compat.import_ray()  # the install hint, before pyarrow (which ray[data] brings) is needed
+    from .progress import format_summary
     from .run import RunConfig, annotate_corpus
 
     config = RunConfig(
@@ -80,9 +107,10 @@ def main(argv: Optional[Sequence[str]] = None) -> "Summary":
         code=args.code,
         spans_key=args.spans_key,
         max_task_retries=args.max_task_retries,
-        shard_docs=args.shard_docs,
         address=args.address,
         progress=not args.quiet,
+        retry_failed=args.retry_failed,
+        lock_stale_seconds=args.lock_stale_seconds,
     )
     summary = annotate_corpus(args.model, args.input, args.output, config)
     print(format_summary(summary))

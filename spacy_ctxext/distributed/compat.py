@@ -1,8 +1,8 @@
 """What differs between Ray versions, decided in one place from ``ray.__version__``.
 
-- Actor pool size: ``map_batches(concurrency=N)`` from Ray 2.9 (where ``compute=`` was
-  deprecated), then ``compute=ActorPoolStrategy(size=N)`` again from 2.51 (where
-  ``concurrency=`` became the deprecated one).
+- Pool size: ``map_batches(concurrency=N)`` from Ray 2.9 (where ``compute=`` was
+  deprecated), then ``compute=ActorPoolStrategy(size=N)`` (``TaskPoolStrategy`` for
+  tasks) again from 2.51 (where ``concurrency=`` became the deprecated one).
 - Restarts and retries: passed as extra remote args (``max_restarts``,
   ``max_task_retries``), deprecated from 2.60 and announced for removal in 2.64. From 2.64
   they are left to Ray Data's own actor-pool defaults (unlimited restarts and retries as of
@@ -42,6 +42,15 @@ def pool_kwargs(workers: int, version: str) -> Dict[str, Any]:
     from ray.data import ActorPoolStrategy
 
     return {"compute": ActorPoolStrategy(size=workers)}
+
+
+def task_pool_kwargs(size: int, version: str) -> Dict[str, Any]:
+    """``map_batches`` keywords for a task (not actor) pool of at most ``size`` tasks."""
+    if version_tuple(version) < (2, 51):
+        return {"concurrency": size}
+    from ray.data import TaskPoolStrategy
+
+    return {"compute": TaskPoolStrategy(size=size)}
 
 
 def retry_kwargs(max_task_retries: int, version: str) -> Dict[str, Any]:

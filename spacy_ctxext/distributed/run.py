@@ -1,26 +1,32 @@
-"""One run: read the corpus, skip what the output already holds, stream the rest through an
-actor pool, write parts as results arrive, summarize.
+"""One run: list the input, lock the output, plan the resume, check the input, stream the
+rest through an actor pool that annotates and writes, summarize.
 
-The driver writes, not Ray's ``write_parquet``: a retried write task could leave a file
-behind twice, while results streamed to one writer pass the store's exactly-once check and
-commit in manifest order (see ``store``).
+The driver coordinates only: read tasks read and parse the files (``inputs``), each actor
+writes the parts of the batches it annotates (``store.write_part``), and the driver counts
+the manifest rows that come back (``progress``). It holds the list of files, the ids of
+files a crashed run left half done (``resume``), and no text.
 """
 
 import json
-import sys
+import logging
 import time
-from dataclasses import asdict, dataclass, field
+import uuid
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import Any, Dict, Optional, Union
 
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
-from . import compat
+from . import compat, resume
 from .actor import Annotator
-from .inputs import read_corpus
+from .inputs import check_input, find_input_error, read_concurrency, read_docs
+from .lock import STALE_SECONDS, OutputLock
+from .progress import Progress, Summary
+from .sources import InputError, resolve
 from .store import OutputStore
+
+__all__ = ["RunConfig", "Summary", "annotate_corpus"]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,41 +36,15 @@ class RunConfig:
     workers: int = 1
     gpus_per_worker: float = 0.0
     threads_per_worker: int = 1
-    batch_size: int = 16  # docs per Ray batch, and nlp.pipe's batch size within it
+    batch_size: int = 16  # docs per Ray batch and per output part; nlp.pipe's batch size
     docbin: bool = False
     code: Optional[str] = None  # a Python file each actor imports (custom components)
     spans_key: str = DEFAULT_SPANS_KEY
     max_task_retries: int = 3
-    shard_docs: int = 1000  # docs per output part: also how much a crashed driver redoes
     address: Optional[str] = None  # an existing Ray cluster; None: the current or a local one
     progress: bool = True
-
-
-@dataclass
-class Summary:
-    """What a run did; written to OUTPUT/summary.json and printed by the CLI."""
-
-    docs: int = 0
-    skipped: int = 0  # already in the output (resume)
-    failed: int = 0
-    words: int = 0  # spaCy tokens of the docs annotated
-    entities: int = 0
-    seconds: float = 0.0  # from dataset creation to the last part written (Ray already up)
-    first_result_seconds: Optional[float] = None  # actor start + model load + first batch
-    ray_init_seconds: float = 0.0
-    duplicates_dropped: int = 0
-    workers: int = 1
-    threads_per_worker: int = 1
-    gpus_per_worker: float = 0.0
-    ray_version: str = ""
-    errors: Dict[str, str] = field(default_factory=dict)  # id -> error, first 100
-
-    @property
-    def words_per_second(self) -> float:
-        return self.words / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> Dict[str, Any]:
-        return {**asdict(self), "words_per_second": self.words_per_second}
+    retry_failed: bool = False  # annotate again the docs that failed in an earlier run
+    lock_stale_seconds: float = STALE_SECONDS
 
 
 def annotate_corpus(
@@ -73,123 +53,150 @@ def annotate_corpus(
     output: Union[str, Path],
     config: Optional[RunConfig] = None,
 ) -> Summary:
-    """Annotate ``input_path`` into ``output`` with ``model`` on a Ray actor pool."""
+    """Annotate ``input_path`` (a file, folder or glob; see ``sources``) into ``output``."""
     config = config or RunConfig()
     ray = compat.import_ray()
-    corpus = read_corpus(input_path)  # validate before any cluster or model work
-    store = OutputStore(output, docbin=config.docbin)
-    done = store.recover()
-    todo = corpus.filter(pc.invert(pc.is_in(corpus.column("id"), pa.array(done, pa.string()))))
-    summary = Summary(skipped=corpus.num_rows - todo.num_rows, ray_version=ray.__version__)
-    summary.workers, summary.threads_per_worker = config.workers, config.threads_per_worker
-    summary.gpus_per_worker = config.gpus_per_worker
-    if todo.num_rows:
-        started = _ensure_ray(ray, config.address, summary)
-        try:
-            _stream(ray, model, todo, store, config, summary)
-        finally:
-            if started:
-                ray.shutdown()
-    summary.duplicates_dropped = store.duplicates
-    (Path(output) / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+    sources = resolve(str(input_path))  # a missing or unknown input fails before any Ray
+    run = Run(ray, str(model), Path(output).resolve(), config)
+    summary = run.summary
+    summary.files, summary.input_bytes = len(sources.paths), sources.total_bytes
+    with OutputLock(run.output, run.run_id, config.lock_stale_seconds):
+        run.store.recover()
+        plan = resume.plan(run.store, sources, retry_failed=config.retry_failed)
+        summary.skipped, summary.files_skipped = plan.skipped, plan.files_skipped
+        summary.retried = plan.retried
+        if plan.todo.paths:
+            started = _ensure_ray(ray, config, summary)
+            try:
+                run.check_and_stream(plan)
+            finally:
+                if started:
+                    ray.shutdown()
+        summary_json = json.dumps(summary.as_dict(), indent=2) + "\n"
+        (run.output / "summary.json").write_text(summary_json, encoding="utf8")
     return summary
 
 
-def _ensure_ray(ray: Any, address: Optional[str], summary: Summary) -> bool:
-    """Connect to ``address`` or start a local Ray unless one is up; True if started here."""
+def _ensure_ray(ray: Any, config: RunConfig, summary: Summary) -> bool:
+    """Connect to ``config.address`` or start a local Ray unless one is up; True if started
+    here. ``--quiet`` also turns Ray Data's progress bars off."""
+    if not config.progress:
+        ray.data.DataContext.get_current().enable_progress_bars = False
     if ray.is_initialized():
         return False
     start = time.perf_counter()
-    ray.init(address=address)
+    ray.init(address=config.address)
     summary.ray_init_seconds = time.perf_counter() - start
     return True
 
 
-def build_dataset(ray: Any, model: Union[str, Path], todo: pa.Table, config: RunConfig) -> Any:
-    """The lazy Ray dataset: one input block per batch, mapped by a pool of Annotators."""
-    size = config.batch_size
-    blocks = [todo.slice(i, size) for i in range(0, todo.num_rows, size)]
-    dataset = ray.data.from_arrow(blocks)
-    resources: Dict[str, Any] = {"num_cpus": config.threads_per_worker}
-    if config.gpus_per_worker:
-        resources["num_gpus"] = config.gpus_per_worker
-    return compat.map_batches(
-        dataset,
-        Annotator,
-        batch_size=size,
-        batch_format="pyarrow",
-        fn_constructor_kwargs={
-            "model": _absolute(model),
-            "threads": config.threads_per_worker,
-            "gpu": config.gpus_per_worker > 0,
-            "code": _absolute(config.code) if config.code else None,
-            "spans_key": config.spans_key,
-            "docbin": config.docbin,
-            "pipe_batch_size": size,
-        },
-        **resources,
-        **compat.pool_kwargs(config.workers, ray.__version__),
-        **compat.retry_kwargs(config.max_task_retries, ray.__version__),
-    )
+class Run:
+    """One run's settings and state, once the output is locked."""
+
+    def __init__(self, ray: Any, model: str, output: Path, config: RunConfig) -> None:
+        self.ray, self.model, self.output, self.config = ray, model, output, config
+        self.run_id = uuid.uuid4().hex[:8]  # in part names: a retried batch rewrites its own
+        self.store = OutputStore(output, docbin=config.docbin)
+        self.summary = Summary(ray_version=ray.__version__, workers=config.workers)
+        self.summary.threads_per_worker = config.threads_per_worker
+        self.summary.gpus_per_worker = config.gpus_per_worker
+
+    def check_and_stream(self, plan: resume.Plan) -> None:
+        """The input check, then the annotation; an input error from a read task is
+        re-raised as itself, not wrapped in Ray's traceback."""
+        try:
+            self._check(plan)
+            if self.summary.skipped < self.summary.input_docs:
+                self._stream(plan)
+        except Exception as err:
+            found = find_input_error(err)
+            if found is None or found is err:
+                raise
+            raise InputError(str(found.args[0]) if found.args else str(found)) from None
+
+    def _check(self, plan: resume.Plan) -> None:
+        """Validate the files to read, and leave out what the output holds (``resume``)."""
+        start = time.perf_counter()
+        manifest = [str(path) for path in self.store.manifest_paths()]
+        reads = read_concurrency(self.config.workers)
+        check = check_input(self.ray, plan.todo, manifest, reads)
+        self.summary.check_seconds = time.perf_counter() - start
+        self.summary.input_docs = plan.skipped + check.input_docs
+        plan.done = check.done
+        self.summary.skipped += sum(len(ids) for ids in check.done.values())
+        if check.output_duplicates:
+            logger.warning(
+                "%s: %d ids are in the manifest more than once",
+                self.output,
+                check.output_duplicates,
+            )
+        if check.moved:
+            warnings.warn(
+                f"{check.moved} docs of the input are in the output under another input "
+                f"file, e.g. {'; '.join(check.moved_examples)}: they are skipped as done. If "
+                "they are other docs, give them their own ids (or leave ids out for ids from "
+                "the file path and line) or annotate into another output folder.",
+                stacklevel=2,
+            )
+
+    def build_dataset(self, plan: resume.Plan) -> Any:
+        """The lazy Ray dataset: the files read and parsed by read tasks, then batches of
+        ``batch_size`` docs annotated and written by a pool of Annotators."""
+        config = self.config
+        resources: Dict[str, Any] = {"num_cpus": config.threads_per_worker}
+        if config.gpus_per_worker:
+            resources["num_gpus"] = config.gpus_per_worker
+        return compat.map_batches(
+            read_docs(self.ray, plan.todo, plan.done, read_concurrency(config.workers)),
+            Annotator,
+            batch_size=config.batch_size,
+            batch_format="pyarrow",
+            fn_constructor_kwargs={
+                "model": _absolute(self.model),
+                "output": str(self.output),
+                "run_id": self.run_id,
+                "threads": config.threads_per_worker,
+                "gpu": config.gpus_per_worker > 0,
+                "code": _absolute(config.code) if config.code else None,
+                "spans_key": config.spans_key,
+                "docbin": config.docbin,
+                "pipe_batch_size": config.batch_size,
+            },
+            **resources,
+            **compat.pool_kwargs(config.workers, self.ray.__version__),
+            **compat.retry_kwargs(config.max_task_retries, self.ray.__version__),
+        )
+
+    def _stream(self, plan: resume.Plan) -> None:
+        """Count the manifest rows of each part as its actor commits it."""
+        summary = self.summary
+        start = time.perf_counter()
+        dataset = self.build_dataset(plan)
+        progress = Progress(summary, summary.input_docs - summary.skipped, self.config.progress)
+        # No prefetch: with it, Ray 2.60 holds each finished batch back until the next one
+        # is done, which delays the progress lines (the parts are written by then anyway).
+        batches = dataset.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0)
+        for batch in batches:
+            if summary.first_result_seconds is None:
+                summary.first_result_seconds = time.perf_counter() - start
+            summary.add(batch)
+            progress.update()
+        summary.seconds = time.perf_counter() - start
+        progress.update(final=True)
+        done_before = {source: len(ids) for source, ids in plan.done.items()}
+        summary.check_once(done_before, plan.todo.sources)
+        if summary.duplicates or summary.missing or summary.missing_files:
+            logger.warning(
+                "%s: %d docs were written more than once, %d not at all and %d files gave "
+                "no doc (counted per input file); the output is not exactly once: rerun the "
+                "command to add what is missing, and please report it",
+                self.output,
+                summary.duplicates,
+                summary.missing,
+                summary.missing_files,
+            )
 
 
 def _absolute(path: Union[str, Path]) -> str:
     """Actors may start in another directory; a package name (no such path) stays as is."""
     return str(Path(path).resolve()) if Path(path).exists() else str(path)
-
-
-def _stream(
-    ray: Any,
-    model: Union[str, Path],
-    todo: pa.Table,
-    store: OutputStore,
-    config: RunConfig,
-    summary: Summary,
-) -> None:
-    """Pull result batches as actors finish them; write a part every ``shard_docs`` docs."""
-    start = time.perf_counter()
-    dataset = build_dataset(ray, model, todo, config)
-    pending: List[pa.Table] = []
-    # No prefetch: with it, Ray 2.60 holds each finished batch back until the next one is
-    # done, which delays writes (what a crash loses) and progress; the writer is not the
-    # bottleneck, so nothing is gained.
-    batches = dataset.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0)
-    for batch in batches:
-        if summary.first_result_seconds is None:
-            summary.first_result_seconds = time.perf_counter() - start
-        pending.append(batch)
-        if sum(t.num_rows for t in pending) >= config.shard_docs:
-            _flush(store, pending, summary, todo.num_rows, start, config.progress)
-            pending = []
-    _flush(store, pending, summary, todo.num_rows, start, config.progress)
-    summary.seconds = time.perf_counter() - start
-
-
-def _flush(
-    store: OutputStore,
-    pending: List[pa.Table],
-    summary: Summary,
-    total: int,
-    start: float,
-    progress: bool,
-) -> None:
-    """Write the pending results as one part and add them to the summary."""
-    if not pending:
-        return
-    manifest = store.write(pa.concat_tables(pending))
-    for row in manifest.to_pylist():
-        summary.docs += 1
-        if row["status"] == "ok":
-            summary.words += row["n_tokens"]
-            summary.entities += row["n_entities"]
-        else:
-            summary.failed += 1
-            if len(summary.errors) < 100:
-                summary.errors[row["id"]] = row["error"]
-    if progress:
-        rate = summary.words / max(time.perf_counter() - start, 1e-9)
-        print(
-            f"[ctxext] {summary.docs}/{total} docs written ({summary.failed} failed), "
-            f"{rate:,.0f} words/s",
-            file=sys.stderr,
-        )

@@ -1,114 +1,110 @@
-"""The output folder: Parquet shards of entities and of the manifest, DocBin shards, resume.
+"""The output folder: parts of entities, manifest and Docs, written by the workers.
 
-    OUTPUT/entities/part-000000.parquet   one row per entity (schema.ENTITIES)
-    OUTPUT/manifest/part-000000.parquet   one row per doc (schema.MANIFEST)
-    OUTPUT/docs/part-000000.spacy         the annotated Docs (with --docbin)
-    OUTPUT/summary.json                   the last run's summary
+    OUTPUT/entities/part-RUN-HASH.parquet   one row per entity (schema.ENTITIES)
+    OUTPUT/manifest/part-RUN-HASH.parquet   one row per doc (schema.MANIFEST)
+    OUTPUT/docs/part-RUN-HASH.spacy         the annotated Docs (with --docbin)
+    OUTPUT/summary.json                     the last run's summary
+    OUTPUT/.lock                            while a run writes (``lock``)
 
-Each shard is written to a hidden temporary name and renamed, and a part's manifest shard
-is written last: it is the commit. A part without its manifest shard (the driver died
-between the two) is deleted on the next run and its docs done again, so a doc is in the
-output once or not at all. Readers: ``pyarrow.parquet.read_table(OUTPUT / "entities")``.
+Each actor writes the part of each batch it annotates (``write_part``), so output
+throughput grows with the workers; the driver only lists and cleans. Exactly once:
+
+- each file goes to a hidden temporary name and is renamed, and a part's manifest file is
+  written last: it is the commit. A part without one (its writer died in between) is
+  removed by the next run (``OutputStore.recover``) and its docs are done again;
+- a part's name is the run's id and a hash of its docs' ids, so a batch that Ray retries
+  (its actor or node died after writing) rewrites the same files instead of adding a copy;
+- resume reads the committed manifest and leaves those docs out (``resume``).
+
+Parts of the previous version (``part-000000``) are read the same way. Readers:
+``pyarrow.parquet.read_table(OUTPUT / "entities")``.
 """
 
+import hashlib
 import logging
-import os
 import re
 from pathlib import Path
-from typing import Dict, List, Set, Union
+from typing import Dict, List, Sequence, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 
+from ..io_atomic import atomic_path, remove_temporary_files
 from . import schema
 
 logger = logging.getLogger(__name__)
-PART = re.compile(r"^part-(\d{6})\.(parquet|spacy)$")
+PART = re.compile(r"^(part-[0-9A-Za-z-]+)\.(parquet|spacy)$")
+KINDS = {"entities": ".parquet", "manifest": ".parquet", "docs": ".spacy"}
 
 
 class OutputStore:
-    """Writes result batches as numbered parts; knows which docs a previous run finished."""
+    """The output folder's layout, and the driver's clean-up before a run."""
 
     def __init__(self, root: Union[str, Path], docbin: bool = False) -> None:
         self.root = Path(root)
         self.docbin = docbin
-        self.dirs: Dict[str, Path] = {
-            name: self.root / name for name in ("entities", "manifest", "docs")
-        }
+        self.dirs: Dict[str, Path] = {name: self.root / name for name in KINDS}
         for name, folder in self.dirs.items():
             if name != "docs" or docbin:
                 folder.mkdir(parents=True, exist_ok=True)
-        self.done: Set[str] = set()
-        self.next_part = 0
-        self.duplicates = 0
 
-    def recover(self) -> Set[str]:
-        """Drop uncommitted parts and temporary files; return the ids already in the manifest."""
-        committed = {self._part_number(p) for p in self._parts("manifest")}
+    def recover(self) -> int:
+        """Remove uncommitted parts and temporary files; returns the parts removed."""
+        committed = set(self.part_names("manifest"))
+        removed = 0
         for name in ("entities", "docs"):
-            for path in self._parts(name):
-                if self._part_number(path) not in committed:
-                    logger.warning("removing %s: its manifest part was never written", path)
-                    path.unlink()
+            for part in self.part_names(name):
+                if part not in committed:
+                    logger.warning("removing %s: its manifest part was never written", part)
+                    (self.dirs[name] / f"{part}{KINDS[name]}").unlink()
+                    removed += 1
         for folder in self.dirs.values():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink()
-        for path in self._parts("manifest"):
-            self.done.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        self.next_part = max(committed, default=-1) + 1
-        return set(self.done)
+            if folder.is_dir():
+                remove_temporary_files(folder)
+        return removed
 
-    def write(self, results: pa.Table) -> pa.Table:
-        """Write one part from ``schema.RESULT`` rows; returns the manifest rows written.
+    def part_names(self, kind: str) -> List[str]:
+        folder = self.dirs[kind]
+        if not folder.is_dir():
+            return []
+        return sorted(m.group(1) for m in map(PART.match, (p.name for p in folder.iterdir())) if m)
 
-        Rows whose id is already in the output are dropped (and counted): the exactly-once
-        guarantee does not rest on Ray alone.
-        """
-        fresh = [doc_id not in self.done for doc_id in results.column("id").to_pylist()]
-        if not all(fresh):
-            self.duplicates += fresh.count(False)
-            logger.warning("dropping %d rows already written", fresh.count(False))
-            results = results.filter(pa.array(fresh))
-        if results.num_rows == 0:
-            return results.select(schema.MANIFEST.names)
-        name = f"part-{self.next_part:06d}"
-        self._atomic_parquet(entity_table(results), self.dirs["entities"] / f"{name}.parquet")
-        if self.docbin:
-            self._write_docbin(results, self.dirs["docs"] / f"{name}.spacy")
-        manifest = results.select(schema.MANIFEST.names)
-        self._atomic_parquet(manifest, self.dirs["manifest"] / f"{name}.parquet")  # commit
-        self.done.update(manifest.column("id").to_pylist())
-        self.next_part += 1
-        return manifest
+    def manifest_paths(self) -> List[Path]:
+        return [self.dirs["manifest"] / f"{name}.parquet" for name in self.part_names("manifest")]
 
-    def _parts(self, name: str) -> List[Path]:
-        folder = self.dirs[name]
-        return sorted(p for p in folder.iterdir() if PART.match(p.name)) if folder.is_dir() else []
+    def remove_part(self, name: str) -> None:
+        """Delete a part, its manifest (the commit) first."""
+        for kind in ("manifest", "entities", "docs"):
+            (self.dirs[kind] / f"{name}{KINDS[kind]}").unlink(missing_ok=True)
 
-    @staticmethod
-    def _part_number(path: Path) -> int:
-        match = PART.match(path.name)
-        assert match is not None
-        return int(match.group(1))
 
-    @staticmethod
-    def _atomic_parquet(table: pa.Table, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")  # hidden: dataset readers skip it
+def part_name(run_id: str, ids: Sequence[str]) -> str:
+    """The same for a retried batch (same run, same docs), different for any other."""
+    digest = hashlib.sha1("\n".join(ids).encode("utf8")).hexdigest()[:16]
+    return f"part-{run_id}-{digest}"
+
+
+def write_part(
+    root: Union[str, Path], run_id: str, results: pa.Table, docs: List[Doc], docbin: bool
+) -> pa.Table:
+    """Write one batch's part from ``schema.RESULT`` rows and their Docs (None for a failed
+    doc); returns its manifest rows. Runs in the actor that annotated the batch."""
+    root = Path(root)
+    name = part_name(run_id, results.column("id").to_pylist())
+    write_parquet(entity_table(results), root / "entities" / f"{name}.parquet")
+    if docbin:
+        with atomic_path(root / "docs" / f"{name}.spacy") as tmp:
+            tmp.write_bytes(DocBin(store_user_data=True, docs=docs).to_bytes())
+    manifest = results.select(schema.MANIFEST.names)
+    write_parquet(manifest, root / "manifest" / f"{name}.parquet")  # the commit
+    return manifest
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:  # hidden while written: dataset readers skip it
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-
-    @staticmethod
-    def _write_docbin(results: pa.Table, path: Path) -> None:
-        """Merge the per-doc DocBins (arrays and strings only: no Doc is rebuilt here)."""
-        merged = DocBin(store_user_data=True)
-        for data in results.column("docbin").to_pylist():
-            if data is not None:
-                merged.merge(DocBin(store_user_data=True).from_bytes(data))
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(merged.to_bytes())
-        os.replace(tmp, path)
 
 
 def entity_table(results: pa.Table) -> pa.Table:

@@ -1,81 +1,40 @@
 """spacy_ctxext.distributed on a local Ray (2 CPUs) with a tiny offline ctx_ner.
 
 Each run starts fresh actors that import spaCy and torch and load the pipeline (~10 s on
-this machine), so there are two Ray runs: one shared by the equality, failing-doc,
-killed-actor and DocBin tests, and the resume test's.
+this machine), so the runs are few: one shared by the equality, failing-doc, killed-actor
+and DocBin tests, the resume test's, one over a folder of each input kind, and the
+--retry-failed test's. The multi-node cluster is in test_cluster.py.
 """
 
 import json
 import shutil
-import textwrap
+import warnings
 
 import pytest
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
-import pyarrow as pa  # noqa: E402  (after the skip: pyarrow comes with ray[data])
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402  (after the skip: pyarrow comes with ray[data])
 import spacy  # noqa: E402
+from ray_util import (  # noqa: E402
+    SENTENCES,
+    by_doc,
+    config,
+    corpus_texts,
+    expected_entities,
+    read_output,
+    write_jsonl,
+    write_parquet,
+    write_txt,
+)
 from spacy.tokens import DocBin  # noqa: E402
-from spacy.training import Example  # noqa: E402
-from util import TRAIN_DATA, make_nlp  # noqa: E402
 
 from spacy_ctxext.distributed import compat  # noqa: E402
 from spacy_ctxext.distributed.cli import main  # noqa: E402
-from spacy_ctxext.distributed.inputs import read_corpus  # noqa: E402
-from spacy_ctxext.distributed.run import RunConfig, annotate_corpus  # noqa: E402
-from spacy_ctxext.distributed.store import OutputStore  # noqa: E402
-
-# Registered in the test process and, through RunConfig.code, in every actor.
-CODE = textwrap.dedent(
-    '''
-    import os
-    from pathlib import Path
-
-    from spacy.language import Language
-
-
-    @Language.factory("test_fail_on_marker")
-    def make_fail(nlp, name):
-        def fail(doc):
-            if "FAILME" in doc.text:
-                raise ValueError("marked to fail")
-            return doc
-
-        return fail
-
-
-    @Language.factory("test_die_once", default_config={"marker": ""})
-    def make_die(nlp, name, marker):
-        """Kill the actor's process on the first KILLME doc; the marker file lets the retry pass."""
-        def die(doc):
-            if "KILLME" in doc.text and not Path(marker).exists():
-                Path(marker).touch()
-                os._exit(1)
-            return doc
-
-        return die
-    '''
-)
-SENTENCES = [text for text, _ in TRAIN_DATA]
-
-
-def corpus_texts(n=12):
-    """Docs of 1-6 training sentences, so batches mix lengths."""
-    return {
-        f"doc{i}": " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i % 6))
-        for i in range(n)
-    }
-
-
-def write_jsonl(path, texts, extra=None):
-    rows = [
-        {"id": doc_id, "text": text, "meta": {"n": i}}
-        for i, (doc_id, text) in enumerate(texts.items())
-    ]
-    path.write_text("\n".join(json.dumps(r) for r in rows + (extra or [])) + "\n", encoding="utf8")
-    return path
+from spacy_ctxext.distributed.lock import OutputLock, OutputLockedError  # noqa: E402
+from spacy_ctxext.distributed.run import annotate_corpus  # noqa: E402
+from spacy_ctxext.distributed.sources import InputError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,63 +42,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def code_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("code") / "components.py"
-    path.write_text(CODE, encoding="utf8")
-    spacy.util.import_file("ctxext_test_components", str(path))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_bert, code_file, tmp_path_factory):
-    """A briefly trained ctx_ner + the two test components, saved to disk."""
-    folder = tmp_path_factory.mktemp("distributed")
-    nlp = make_nlp(tiny_bert)
-    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 1e-3
-    for _ in range(40):
-        nlp.update(examples, sgd=optimizer)
-    nlp.add_pipe("test_fail_on_marker")
-    nlp.add_pipe("test_die_once", config={"marker": str(folder / "killed")})
-    nlp.to_disk(folder / "model")
-    return folder / "model"
-
-
-def config(code_file, **overrides):
-    settings = {
-        "workers": 2,
-        "batch_size": 3,
-        "shard_docs": 4,
-        "code": code_file,
-        "progress": False,
-    }
-    return RunConfig(**{**settings, **overrides})
-
-
-def read_output(out):
-    entities = pq.read_table(out / "entities").to_pylist()
-    manifest = {row["id"]: row for row in pq.read_table(out / "manifest").to_pylist()}
-    return entities, manifest
-
-
-def by_doc(entity_rows):
-    found = {}
-    for row in entity_rows:
-        found.setdefault(row["id"], []).append((row["start_char"], row["end_char"], row["label"]))
-    return {doc_id: sorted(ents) for doc_id, ents in found.items()}
-
-
-def expected_entities(model_dir, texts):
-    nlp = spacy.load(model_dir)
-    docs = nlp.pipe(texts.values())
-    found = {
-        i: sorted((e.start_char, e.end_char, e.label_) for e in d.ents) for i, d in zip(texts, docs)
-    }
-    return {doc_id: ents for doc_id, ents in found.items() if ents}
 
 
 @pytest.fixture(scope="module")
@@ -206,47 +108,96 @@ def test_docbin_shards_hold_the_annotated_docs(shared_run):
 
 
 def test_resume_skips_done_docs(shared_run, model_dir, code_file, tmp_path):
-    """The shared run's output plus 4 new docs, through the CLI; a part whose manifest was
-    never written (the driver died) is removed and its docs are not skipped."""
+    """The shared run's output plus 4 new docs, in another file, through the CLI: docs are
+    skipped by id whatever file they were in; a part whose manifest was never written (its
+    writer died) is removed and its docs are not skipped."""
     texts, shared_out, _, _ = shared_run
     out = tmp_path / "out"
     shutil.copytree(shared_out, out)
-    orphan = out / "entities" / "part-000099.parquet"
-    pq.write_table(pq.read_table(out / "entities" / "part-000000.parquet"), orphan)
+    first = sorted((out / "entities").iterdir())[0]
+    orphan = out / "entities" / "part-deadbeef-0000000000000000.parquet"
+    shutil.copy(first, orphan)
     more = {**texts, **{f"new{i}": SENTENCES[i % 3] for i in range(4)}}
     jsonl = write_jsonl(tmp_path / "all.jsonl", more)
     args = [str(model_dir), str(jsonl), str(out), "--batch-size", "2", "--code", code_file]
-    summary = main([*args, "--workers", "1", "--quiet"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = main([*args, "--workers", "1", "--quiet", "--shard-docs", "4"])
+    messages = [str(w.message) for w in caught]
+    assert any("--shard-docs is ignored" in m for m in messages)
+    moved = "12 docs of the input are in the output under another input file, e.g. "
+    assert any(m.startswith(moved) and "from in.jsonl, now in all.jsonl" in m for m in messages)
     assert summary.skipped == len(texts) and summary.docs == 4 and not orphan.exists()
-    ids = pq.read_table(out / "manifest").column("id").to_pylist()
-    assert sorted(ids) == sorted([*more, "bad"])
-    entities, _ = read_output(out)
+    assert summary.duplicates == summary.missing == 0
+    entities, manifest = read_output(out)
+    assert sorted(manifest) == sorted([*more, "bad"])
     assert by_doc(entities) == expected_entities(model_dir, more)
     summary = annotate_corpus(model_dir, jsonl, out, config(code_file))
     assert summary.docs == 0 and summary.skipped == len(more)
 
 
-def test_parquet_input_and_unique_ids(tmp_path):
-    path = tmp_path / "in.parquet"
-    pq.write_table(pa.table({"text": ["a b", "c"], "meta": [{"k": 1}, None]}), path)
-    table = read_corpus(path)
-    assert table.column("id").to_pylist() == ["1", "2"]
-    assert table.column("meta").to_pylist() == ['{"k": 1}', None]
-    pq.write_table(pa.table({"id": [1, 1], "text": ["a", "b"]}), path)
-    with pytest.raises(ValueError, match="duplicate ids"):
-        read_corpus(path)
+def test_retry_failed_annotates_the_failed_doc_again(shared_run, model_dir, code_file, tmp_path):
+    _, shared_out, _, _ = shared_run
+    out = tmp_path / "out"
+    shutil.copytree(shared_out, out)
+    jsonl = shared_out.parent / "in.jsonl"
+    again = annotate_corpus(model_dir, jsonl, out, config(code_file))
+    assert again.docs == 0 and again.files_skipped == 1  # failed docs count as done
+    healed = model_dir.parent / "healed"
+    healed.touch()
+    try:
+        summary = annotate_corpus(model_dir, jsonl, out, config(code_file, retry_failed=True))
+    finally:
+        healed.unlink()
+    assert summary.retried == 1 and summary.docs == 1 and summary.failed == 0
+    assert summary.skipped == 12 and summary.duplicates == summary.missing == 0
+    _, manifest = read_output(out)  # one row per doc
+    assert manifest["bad"]["status"] == "ok" and len(manifest) == 13
 
 
-def test_store_drops_rows_already_written(tmp_path):
-    store = OutputStore(tmp_path)
-    store.recover()
-    from spacy_ctxext.distributed import schema
+def test_a_glob_over_files_of_each_kind(local_ray, model_dir, code_file, tmp_path):
+    """JSONL and Parquet files with and without ids, and .txt files: ids from the path and
+    line or row where a record has none, entities as nlp.pipe's."""
+    root = tmp_path / "corpus"
+    (root / "jsonl").mkdir(parents=True)
+    (root / "parquet").mkdir()
+    texts = {}
+    for name, part in (("a", corpus_texts(5, "a")), ("b", corpus_texts(4, "b"))):
+        write_jsonl(root / "jsonl" / f"{name}.jsonl", part, ids=False)
+        texts.update({f"jsonl/{name}.jsonl:{i + 1}": t for i, t in enumerate(part.values())})
+    write_parquet(root / "parquet" / "c.parquet", corpus_texts(4, "c"))
+    texts.update(corpus_texts(4, "c"))
+    write_parquet(root / "parquet" / "d.parquet", corpus_texts(3, "d"), ids=False)
+    texts.update({f"parquet/d.parquet:{i + 1}": t for i, t in enumerate(corpus_texts(3).values())})
+    write_txt(root / "txt", corpus_texts(3, "t"))
+    texts.update({f"txt/t{i}.txt": t for i, t in enumerate(corpus_texts(3).values())})
+    summary = annotate_corpus(model_dir, f"{root}/**/*", tmp_path / "out", config(code_file))
+    assert summary.files == 7 and summary.input_docs == summary.docs == len(texts) == 19
+    entities, manifest = read_output(tmp_path / "out")
+    assert sorted(manifest) == sorted(texts)
+    assert json.loads(manifest["jsonl/b.jsonl:2"]["meta"]) == {"n": 1}
+    assert manifest["txt/t1.txt"]["source"] == "txt/t1.txt"
+    assert by_doc(entities) == expected_entities(model_dir, texts)
 
-    row = {"id": "x", "n_chars": 1, "n_tokens": 1, "n_entities": 0, "status": "ok", "entities": []}
-    results = pa.Table.from_pylist([row], schema=schema.RESULT)
-    assert store.write(results).num_rows == 1
-    assert store.write(results).num_rows == 0 and store.duplicates == 1
-    assert OutputStore(tmp_path).recover() == {"x"}
+
+def test_bad_input_fails_before_any_model_work(local_ray, model_dir, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", {"x": "one", "y": "two"})
+    write_jsonl(folder / "b.jsonl", {"y": "three", "x": "four", "z": "five"})
+    with pytest.raises(InputError, match=r"2 duplicate ids, each in more than one doc \(2 docs"):
+        annotate_corpus(model_dir, folder, tmp_path / "out", config(None))
+    (folder / "b.jsonl").write_text('{"text": "ok", "id": "w"}\n{"text": 3}\n')
+    with pytest.raises(InputError, match=r'^b.jsonl: line 2: expected an object with a "text"'):
+        annotate_corpus(model_dir, folder, tmp_path / "out", config(None))
+    assert not list((tmp_path / "out" / "manifest").iterdir())
+
+
+def test_a_second_run_on_a_locked_output_is_refused(model_dir, tmp_path):
+    jsonl = write_jsonl(tmp_path / "in.jsonl", {"x": "one"})
+    with OutputLock(tmp_path / "out", "first"):
+        with pytest.raises(OutputLockedError, match="is being written by another run"):
+            main([str(model_dir), str(jsonl), str(tmp_path / "out"), "--quiet"])
 
 
 @pytest.mark.parametrize(
