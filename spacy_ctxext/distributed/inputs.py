@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyarrow.fs import LocalFileSystem
 from ray.data.aggregate import Max, Sum
 
 from . import compat
@@ -104,8 +106,12 @@ def check_input(
     if len(sources.paths) == 1 and not manifest:  # the read task checked its ids itself
         return Check(int(ids.count()), {}, 0, 0, [])
     if manifest:
-        parts = ray.data.read_parquet(list(manifest), columns=["id", "source"])
-        ids = ids.union(parts.map_batches(_as_done, batch_format="pyarrow"))
+        # Manifest parts are small: read as bytes like the input (Ray's read_parquet path
+        # resolution imports fsspec's HTTP support, which fails in some installs).
+        parts = ray.data.read_binary_files(
+            list(manifest), filesystem=LocalFileSystem(), num_cpus=READ_CPUS
+        )
+        ids = ids.union(parts.map_batches(_as_done, batch_format="pyarrow", num_cpus=READ_CPUS))
     # One partition a file, at most 200 (Ray's default): the id check's tasks stay few on
     # a small input and each holds a bounded share of the ids on a large one.
     partitions = max(2, min(200, len(sources.paths)))
@@ -131,8 +137,12 @@ def check_input(
     )
 
 
-def _as_done(table: pa.Table) -> pa.Table:
-    """Manifest rows as rows of the id check: in the output, from ``done_source``."""
+def _as_done(files: pa.Table) -> pa.Table:
+    """Manifest parts' rows as rows of the id check: in the output, from ``done_source``."""
+    table = pa.concat_tables(
+        pq.read_table(pa.BufferReader(data), columns=["id", "source"])
+        for data in files.column("bytes").to_pylist()
+    )
     n = table.num_rows
     return pa.table(
         {
