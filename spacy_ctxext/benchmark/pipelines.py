@@ -118,7 +118,7 @@ def build_spacy_transformers(encoder: str, gpu: bool):
 
 def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     """(c): plan ctx_ner's windows in chunks of batch_size docs; return a forward runner."""
-    encoder = nlp.get_pipe("ctx_ner").model.layers[0]
+    encoder = ctx_ner_encoder(nlp)
     net = get_net(encoder).eval()
     device = net.empty.device
     dtype = encoder_precision(encoder, device).autocast

@@ -1,4 +1,4 @@
-"""int8 inference on CPU (``cpu_quantize = "int8"``): a quantized copy of the encoder.
+"""int8 inference on CPU (``cpu_precision = "int8"``): a quantized copy of the encoder.
 
 The copy replaces every ``torch.nn.Linear`` of the encoder with an ``Int8Linear``:
 weights quantized per output channel once, activations per wordpiece (one scale per row)
@@ -31,7 +31,7 @@ from ...warn_once import WarnOnce
 
 
 class CpuQuantizeWarning(UserWarning):
-    """cpu_quantize is set, but this torch has no int8 kernels here: the encoder runs fp32."""
+    """int8 is asked for, but this torch has no int8 kernels here: the encoder runs fp32."""
 
 
 def int8_matmul_error() -> Optional[str]:
@@ -125,8 +125,8 @@ _NO_INT8 = WarnOnce(CpuQuantizeWarning)
 
 def _warn_no_int8(reason: str) -> None:
     _NO_INT8.warn(
-        f"cpu_quantize = 'int8' is set, but int8 kernels are not available here ({reason}): "
-        "the encoder runs in fp32. Set cpu_quantize = null in "
+        f"cpu_precision = 'int8' is set, but int8 kernels are not available here ({reason}): "
+        "the encoder runs in fp32. Set cpu_precision = 'auto' (v1/v2: cpu_quantize = null) in "
         "[components.ctx_ner.model.encoder] to silence this.",
         stacklevel=3,
     )
