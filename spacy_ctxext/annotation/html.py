@@ -14,7 +14,7 @@ from spacy.tokens import Doc
 
 from ..io_atomic import write_text
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
-from .records import group_confidences
+from .records import group_scores
 
 LOW_CONFIDENCE = 0.5  # below it, an entity is outlined dashed on the page
 # displaCy's entity template, plus a hover title, the confidence after the label and a dashed
@@ -52,7 +52,7 @@ def displacy_doc(
     low_confidence: float = LOW_CONFIDENCE,
 ) -> Dict[str, Any]:
     """displaCy's manual-mode dict for ``doc`` (titled by its id), confidences in "params"."""
-    confidences = group_confidences(doc, spans_key) or {}
+    confidences = group_scores(doc, spans_key) or {}
     ents = [
         {
             "start": ent.start_char,

@@ -1,5 +1,7 @@
-"""Entity records as annotation writes them: ``doc.ents`` as dicts, each with the confidence
-that ctx_ner keeps in ``doc.spans[spans_key].attrs["scores"]``.
+"""The entity record both command lines write (``annotate``'s JSONL, the Ray output's
+``entities``): ``doc.ents`` as dicts, each with the score ctx_ner keeps in
+``doc.spans[spans_key].attrs["scores"]``. One record, one name for the number: "score",
+as in the span group's ``attrs["scores"]``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from spacy.tokens import Doc
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 
 
-def group_confidences(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int, str], float]]:
-    """Confidence per entity from ``doc.spans[spans_key].attrs["scores"]``.
+def group_scores(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int, str], float]]:
+    """Score per entity from ``doc.spans[spans_key].attrs["scores"]``.
 
     None unless the group exists, has one score per span, and holds exactly ``doc.ents``.
     """
@@ -29,17 +31,16 @@ def group_confidences(doc: Doc, spans_key: str) -> Optional[Dict[Tuple[int, int,
 
 
 def doc_entities(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY) -> List[Dict[str, Any]]:
-    """``doc.ents`` as dicts, with "confidence" when the span group provides it."""
-    confidences = group_confidences(doc, spans_key)
-    entities = []
-    for ent in doc.ents:
-        entity = {
-            "text": ent.text,
-            "label": ent.label_,
+    """``doc.ents`` as records; "score" is None when the pipeline keeps no scores (a
+    pipeline without ctx_ner, or one whose entities were changed after it ran)."""
+    scores = group_scores(doc, spans_key)
+    return [
+        {
             "start_char": ent.start_char,
             "end_char": ent.end_char,
+            "label": ent.label_,
+            "text": ent.text,
+            "score": None if scores is None else scores[(ent.start, ent.end, ent.label_)],
         }
-        if confidences is not None:
-            entity["confidence"] = confidences[(ent.start, ent.end, ent.label_)]
-        entities.append(entity)
-    return entities
+        for ent in doc.ents
+    ]

@@ -14,7 +14,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..annotation.records import group_confidences
+from ..annotation.records import doc_entities
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import schema
 from .store import write_part
@@ -120,21 +120,6 @@ def result_row(doc_id: str, text: str, outcome: Outcome, spans_key: str) -> Dict
     if isinstance(outcome, str):
         row.update(n_tokens=None, n_entities=0, status="error", error=outcome)
         return {**row, "entities": []}
-    entities = doc_entity_rows(outcome, spans_key)
+    entities = doc_entities(outcome, spans_key)
     row.update(n_tokens=len(outcome), n_entities=len(entities), status="ok", error=None)
     return {**row, "entities": entities}
-
-
-def doc_entity_rows(doc: Doc, spans_key: str) -> List[Dict[str, Any]]:
-    """``doc.ents`` with their ctx_ner confidence (None if the span group has none)."""
-    scores: Optional[Dict[Tuple[int, int, str], float]] = group_confidences(doc, spans_key)
-    return [
-        {
-            "start_char": ent.start_char,
-            "end_char": ent.end_char,
-            "label": ent.label_,
-            "text": ent.text,
-            "score": None if scores is None else scores[(ent.start, ent.end, ent.label_)],
-        }
-        for ent in doc.ents
-    ]

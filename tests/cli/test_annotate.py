@@ -66,15 +66,15 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf8").splitlines()]
 
 
-def test_jsonl_with_confidence(models, jsonl, tmp_path):
+def test_jsonl_with_scores(models, jsonl, tmp_path):
     out = tmp_path / "out"
     counts = annotate(models[1], jsonl, out, batch_size=2)
     assert counts["docs"] == 3 and counts["entities"] == 4 and counts["seconds"] >= 0
     rows = read_jsonl(out / "entities.jsonl")
     assert [row["id"] for row in rows] == ["a", 3, 7]  # default id: the line number
     assert rows[0]["entities"] == [
-        {"text": "John Smith", "label": "PER", "start_char": 0, "end_char": 10, "confidence": 0.5},
-        {"text": "Paris", "label": "LOC", "start_char": 19, "end_char": 24, "confidence": 1.0},
+        {"start_char": 0, "end_char": 10, "label": "PER", "text": "John Smith", "score": 0.5},
+        {"start_char": 19, "end_char": 24, "label": "LOC", "text": "Paris", "score": 1.0},
     ]
     assert rows[1]["entities"] == []
     assert [e["start_char"] for e in rows[2]["entities"]] == [0, 10]
@@ -85,23 +85,23 @@ def test_jsonl_with_confidence(models, jsonl, tmp_path):
     assert not (out / "entities.html").exists()
 
 
-def test_confidence_left_out(models, jsonl, tmp_path):
+def test_score_null_without_span_group(models, jsonl, tmp_path):
     annotate(models[0], jsonl, tmp_path / "plain")  # no span group at all
     annotate(models[1], jsonl, tmp_path / "other", spans_key="other")  # another key
     for name in ("plain", "other"):
         entities = read_jsonl(tmp_path / name / "entities.jsonl")[0]["entities"]
-        assert len(entities) == 2 and all("confidence" not in e for e in entities)
+        assert [(e["text"], e["score"]) for e in entities] == [("John Smith", None), ("Paris", None)]
 
 
-def test_confidence_needs_same_spans():
+def test_score_needs_same_spans():
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
     doc = copy_ents_with_scores(nlp("John Smith in Paris"))
-    assert [e["confidence"] for e in doc_entities(doc)] == [0.5, 1.0]
+    assert [e["score"] for e in doc_entities(doc)] == [0.5, 1.0]
     doc.spans["ctx_ner"] = SpanGroup(doc, spans=[doc.ents[0]], attrs={"scores": [0.3]})
-    assert all("confidence" not in e for e in doc_entities(doc))
+    assert [e["score"] for e in doc_entities(doc)] == [None, None]
     doc.spans["ctx_ner"] = SpanGroup(doc, spans=list(doc.ents), attrs={"scores": [0.3]})
-    assert all("confidence" not in e for e in doc_entities(doc))
+    assert [e["score"] for e in doc_entities(doc)] == [None, None]
 
 
 def test_txt_folder_and_html(models, tmp_path):
