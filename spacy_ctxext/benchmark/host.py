@@ -26,17 +26,15 @@ cache, the path before it). The wordpieces stage and ``plan_docs`` see the same 
 
 import hashlib
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 
 from ..decoding.tags import decode_docs
 from ..models.encoder_layer import get_net, plan_docs
 from ..models.pytorch.context_net import as_long, run_plan
-from ..pipeline.ctx_ner import ctx_ner_encoder
-from ..tokenization import wordpieces
-from ..tokenization.word_cache import word_cache
+from ..pipeline.ctx_ner import ctx_ner_encoder, ctx_ner_pipe
+from ..tokenization.word_cache import word_cache, word_cache_off
 from ..tokenization.wordpieces import tokenize_docs
 
 STAGES: Tuple[str, ...] = ("make_doc", "wordpieces", "wordpieces_planning", "transfer")
@@ -101,17 +99,6 @@ def use_null_encoder(nlp) -> None:
     net.set_inference_encoder(NullEncoder(net.width))
 
 
-@contextmanager
-def offset_path() -> Iterator[None]:
-    """Inside the block, ``tokenize_docs`` aligns every doc by offsets (no word cache)."""
-    original = wordpieces.word_cache
-    wordpieces.word_cache = lambda backend: None
-    try:
-        yield
-    finally:
-        wordpieces.word_cache = original
-
-
 def clear_word_cache(nlp) -> None:
     cache = word_cache(get_net(ctx_ner_encoder(nlp)).backend)
     if cache is not None:
@@ -119,7 +106,7 @@ def clear_word_cache(nlp) -> None:
 
 
 def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str, float]:
-    ner = nlp.get_pipe("ctx_ner")
+    ner = ctx_ner_pipe(nlp)
     encoder = ner.model.layers[0]
     net = get_net(encoder).eval()
     device = net.empty.device
@@ -127,7 +114,7 @@ def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str
     clock = time.perf_counter
     if cold:
         clear_word_cache(nlp)
-    cache = wordpieces.word_cache(net.backend)
+    cache = word_cache(net.backend)
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
             before = cache.snapshot() if cache is not None else None  # not timed
@@ -188,7 +175,7 @@ def host_runners(
         return stages(limit, cold=False)
 
     def stages_offset_path(limit=None) -> dict:
-        with offset_path():
+        with word_cache_off(get_net(ctx_ner_encoder(nlp)).backend):
             return stages(limit)
 
     def pipe_texts(limit=None) -> dict:

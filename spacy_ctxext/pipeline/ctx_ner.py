@@ -32,6 +32,7 @@ __all__ = [
     "SavedPipelineError",
     "UnalignedEntitiesWarning",
     "ctx_ner_encoder",
+    "ctx_ner_pipe",
     "make_ctx_ner",
 ]
 
@@ -228,11 +229,15 @@ class CtxNER(SavedSettings, TrainablePipe):
         return bio_targets(example, self.labels, self.name)
 
 
-def ctx_ner_encoder(nlp: Language) -> Model:
-    """The encoder layer (``spacy-ctxext.ContextEncoder``) of the pipeline's first ctx_ner
-    component, whatever its name."""
+def ctx_ner_pipe(nlp: Language) -> CtxNER:
+    """The pipeline's first ctx_ner component, whatever its name."""
     for _, pipe in nlp.pipeline:
         if isinstance(pipe, CtxNER):
-            return pipe.model.layers[0]
+            return pipe
     names = ", ".join(nlp.pipe_names) or "none"
     raise ValueError(f"The pipeline has no ctx_ner component (its components: {names}).")
+
+
+def ctx_ner_encoder(nlp: Language) -> Model:
+    """The encoder layer (``spacy-ctxext.ContextEncoder``) of ``ctx_ner_pipe(nlp)``."""
+    return ctx_ner_pipe(nlp).model.layers[0]

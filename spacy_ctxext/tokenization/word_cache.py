@@ -11,14 +11,15 @@ tokens ("don't", "U.S.,", a glued "\\n" token): it is still cut only at a ' '.
 Most words of a stream of docs were seen before, so the HF tokenizer runs only on the
 words the cache lacks (one ``encode_batch`` call); the docs' arrays are gathered from the
 cache in numpy. ``wordpieces.tokenize_docs`` uses this for the tokenizers
-``word_rules.is_exact`` accepts and aligns by character offsets for any other.
+``exactness.is_exact`` accepts and aligns by character offsets for any other.
 """
 
 import copy
 import json
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, cast
+from typing import Iterator, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 from spacy.tokens import Doc
@@ -26,7 +27,7 @@ from spacy.tokens import Doc
 from ..planning.arrays import FIBONACCI_HASH, KeyTable, ragged_arange, run_starts
 from .exactness import is_exact
 
-__all__ = ["WordCache", "word_cache"]
+__all__ = ["WordCache", "word_cache", "word_cache_off"]
 
 # A cache past either bound is cleared before the next batch: about 45 MB at most (its
 # key table, at most half full, is 9 MB of it).
@@ -54,6 +55,24 @@ def word_cache(backend) -> Optional["WordCache"]:
     except AttributeError:
         pass
     return cache
+
+
+@contextmanager
+def word_cache_off(backend) -> Iterator[None]:
+    """Inside the block ``word_cache(backend)`` is None, so ``tokenize_docs`` aligns every
+    doc by character offsets: the slower path, for comparing the two."""
+    saved = getattr(backend, "_ctxext_word_cache", _UNSET)
+    try:
+        backend._ctxext_word_cache = None
+    except AttributeError:
+        raise TypeError(f"{type(backend).__name__} keeps no word cache to turn off.") from None
+    try:
+        yield
+    finally:
+        if saved is _UNSET:
+            del backend._ctxext_word_cache
+        else:
+            backend._ctxext_word_cache = saved
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def special_tokens(backend) -> Tuple[List[int], List[int]]:
 
 def tokenize_docs(backend, docs: Sequence[Doc], chunk_chars: int = CHUNK_CHARS) -> List[DocPieces]:
     """The docs' wordpieces and their alignment, from the backend's word cache where its
-    tokenizer allows one (``word_cache.is_exact``), else by ``tokenize_by_offsets``."""
+    tokenizer allows one (``exactness.is_exact``), else by ``tokenize_by_offsets``."""
     cache = word_cache(backend) if docs else None
     if cache is None:
         return tokenize_by_offsets(backend, docs, chunk_chars)

@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--one-file", action="store_true", help="the docs in one JSONL file")
     args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
     model = args.workdir / "blank_en"
     spacy.blank("en").to_disk(model)
     rows = []

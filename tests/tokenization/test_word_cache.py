@@ -10,7 +10,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from util import REPO, SCRIPTS, STORY, ZERO_PIECE_CHARS
 
 from spacy_ctxext.tokenization.exactness import is_exact
-from spacy_ctxext.tokenization.word_cache import WordCache, word_cache
+from spacy_ctxext.tokenization.word_cache import WordCache, word_cache, word_cache_off
 from spacy_ctxext.tokenization.wordpieces import load_backend, tokenize_by_offsets, tokenize_docs
 
 FIELDS = ("ids", "token_piece", "token_starts", "sentence_starts")
@@ -207,3 +207,15 @@ def test_cache_is_bounded(nlp, tiny_backend, monkeypatch):
     assert_same(tiny_backend, docs)
     tokenize_docs(tiny_backend, docs[:1])
     assert 0 < len(cache) <= len(docs[0])  # cleared, then the words of one doc
+
+
+def test_word_cache_off_takes_the_offset_path_then_restores(nlp, tiny_backend):
+    cache = word_cache(tiny_backend)
+    assert cache is not None
+    docs = hard_docs(nlp)[:3]
+    with word_cache_off(tiny_backend):
+        assert word_cache(tiny_backend) is None
+        got = tokenize_docs(tiny_backend, docs)
+    assert word_cache(tiny_backend) is cache
+    for a, b in zip(got, tokenize_by_offsets(tiny_backend, docs)):
+        assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in FIELDS)
