@@ -7,14 +7,15 @@ its channels; every wordpiece of a token gets the sum of the token's channel
 embeddings added to its word embedding before the first layer (special tokens and
 padding get nothing), so a fresh model computes exactly what the pretrained encoder
 does. Channels are configured in ``features`` of
-``spacy-ctxext.ContextExtendedTransformer.v2`` and registered in spaCy's ``misc``
-registry (the built-in ones are in ``channel_builtins``), so users add their own:
+``spacy-ctxext.ContextExtendedTransformer.v2``/``v3`` and registered in spaCy's ``misc``
+registry (the built-in ones are in ``channels.builtins``), so users add their own:
 
     @spacy.registry.misc("my.channel.v1")
     def my_channel() -> Channel: ...
 """
 
-from typing import Any, Dict, Iterable, List, Mapping, Sequence
+import copy
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 from spacy.tokens import Doc, Token
@@ -56,6 +57,19 @@ class Channel:
 
 
 Channels = Mapping[str, Channel]
+
+
+def named_channels(features: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """``features`` with each channel a shallow copy named by its key (the name its
+    errors use): the objects passed in are left as they were. Values that are not
+    channels are kept for ``table_rows`` to report."""
+    named: Dict[str, Any] = {}
+    for key, channel in (features or {}).items():
+        if isinstance(channel, Channel):
+            channel = copy.copy(channel)
+            channel.name = key
+        named[key] = channel
+    return named
 
 
 def ordered(channels: Channels) -> List[str]:

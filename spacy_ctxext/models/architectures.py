@@ -8,6 +8,7 @@ from spacy.util import registry
 from thinc.api import Model, PyTorchShim
 from thinc.types import Floats2d
 
+from ..channels.base import named_channels
 from .encoder_layer import classifier_forward, classifier_init, encoder_forward, encoder_init
 from .memory import MemorySettings
 from .pytorch.context_net import ContextNet
@@ -55,12 +56,8 @@ def build_context_extended_transformer_v3(
     arguments = dict(locals())  # the settings' fields, by the same names, and features
     features = arguments.pop("features")
     settings = EncoderSettings(**arguments)
-    shim = PyTorchShim(
-        ContextNet(), serialize_model=serialize_net, deserialize_model=deserialize_net
-    )
-    for key, channel in (features or {}).items():
-        channel.name = key
-    shim._model.channels = dict(features or {})
+    net = ContextNet(channels=named_channels(features))
+    shim = PyTorchShim(net, serialize_model=serialize_net, deserialize_model=deserialize_net)
     return Model(
         "ctxext.encoder",
         encoder_forward,

@@ -43,6 +43,10 @@ def unannotated_copy(nlp: Language, gold: Doc, *, sentences: bool = True) -> Doc
 class GoldDocCorpus(Corpus):
     """``spacy.Corpus`` whose predicted docs are ``unannotated_copy`` of the gold ones."""
 
+    # spaCy's Corpus has no public hook for the predicted doc: _make_example is where it
+    # calls nlp.make_doc, and overriding it keeps everything else of Corpus (paths, limit,
+    # max_length, augmenters, gold_preproc's sentences) as spaCy does it. Pinned by
+    # tests/training/test_readers.py, which would fail if spaCy renamed it.
     def _make_example(self, nlp: Language, reference: Doc, gold_preproc: bool) -> Example:
         return Example(unannotated_copy(nlp, reference), reference)
 

@@ -168,6 +168,17 @@ def test_missing_attributes_give_one_clear_error(tiny_bert):
         AttrChannel("NOPE", 10)
 
 
+def test_builder_names_copies_and_leaves_the_given_channels_alone():
+    from spacy_ctxext.models.architectures import build_context_extended_transformer_v3
+
+    given = AttrChannel("IS_STOP", 4)
+    model = build_context_extended_transformer_v3(features={"stop": given, "odd": "x"})
+    channels = model.shims[0]._model.channels  # not loaded yet: get_net would refuse
+    assert given.name == "" and channels["stop"].name == "stop"
+    assert channels["stop"] is not given and channels["stop"].attr == given.attr
+    assert channels["odd"] == "x"  # not a channel: reported at initialize (table_rows)
+
+
 def test_out_of_range_boxes_are_counted():
     channel = spacy.registry.misc.get("spacy-ctxext.layout.v1")()
     channel.name = "layout"
