@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 from spacy.tokens import Doc, Token
 
-from ..models.saved_parts import reading
+from ..saved_parts import reading
 
 
 class Channel:

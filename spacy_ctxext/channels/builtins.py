@@ -12,7 +12,7 @@ from spacy.lexeme import Lexeme
 from spacy.tokens import Doc
 from spacy.util import filter_spans, registry
 
-from ..planning.arrays import KeyTable, sorted_lookup
+from ..arrays import KeyTable, sorted_lookup
 from .base import Channel, extension_values
 
 CASING_CLASSES = ("other", "lower", "Title", "UPPER", "mixed", "digits", "punct")

@@ -11,7 +11,7 @@ from typing import List, NamedTuple, Sequence
 import numpy as np
 from spacy.tokens import Doc
 
-from ..planning.arrays import row_max, row_sum
+from ..arrays import row_max, row_sum
 from .bio import Span as SpanTuple
 from .bio import entity_bounds, tag_kinds
 from .viterbi import decode_joined

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..planning.arrays import row_max
+from ..arrays import row_max
 from .bio import transition_rules
 
 

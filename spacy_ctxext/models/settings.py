@@ -11,9 +11,10 @@ from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from thinc.api import Model
 
+from ..planning.windows import check_window
+
 __all__ = [
     "EncoderSettings",
-    "check_window",
     "legacy_cpu_precision",
     "POSITION_EXTENSIONS",
     "MIXED_PRECISIONS",
@@ -150,27 +151,3 @@ def legacy_cpu_precision(cpu_bfloat16: bool, cpu_quantize: Optional[str]) -> str
     if cpu_quantize is not None and cpu_quantize != "int8":
         raise ValueError(f"cpu_quantize must be 'int8' or null, got {cpu_quantize!r}.")
     return "int8" if cpu_quantize == "int8" else "bf16" if cpu_bfloat16 else "fp32"
-
-
-def check_window(
-    window: int, context: int, *, n_special: int = 0, positions: Optional[int] = None
-) -> None:
-    """Whether windows of ``window`` wordpieces (``n_special`` of them special tokens)
-    fit ``positions`` and leave room to predict with ``context`` read on each side."""
-    if positions is not None and window > positions:
-        raise ValueError(
-            f"window={window} needs more positions than the encoder has ({positions}): "
-            "set max_position_embeddings (with position_extension 'copy' or 'interpolate', "
-            "or rope_scaling for rotary encoders) or lower window."
-        )
-    room = window - n_special
-    after = f" ({room} after {n_special} special tokens)" if n_special else ""
-    if room < 1:
-        raise ValueError(f"window must hold at least one wordpiece, got window={window}{after}.")
-    if context < 0 or room - 2 * context < 1:
-        raise ValueError(
-            f"context={context} leaves no room to predict in a window of {window} "
-            f"wordpieces{after}: each side's context must be smaller than half the window. "
-            "Lower `context` or raise `window` (with `max_position_embeddings` if the encoder "
-            "needs more positions)."
-        )

@@ -14,8 +14,8 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from ..models.saved_parts import SavedPartError
 from ..models.settings import EncoderSettings
+from ..saved_parts import SavedPartError
 from .saved_files import SavedPipelineError, load_component, save_component
 
 # The factory's own settings: saved in ``cfg`` but, at load, the config's values win.

@@ -4,7 +4,7 @@ missing, truncated or corrupt file gives one ``SavedPipelineError`` naming the p
 folder, the file and the fix, and a pipeline saved by another version says which.
 
 Pipelines saved before the record existed load as before (nothing to compare with).
-Torch-free: the model's own loading names the part that failed (``models.saved_parts``).
+Torch-free: the model's own loading names the part that failed (``saved_parts``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import srsly
 from spacy.pipeline import TrainablePipe
 
 from ..io_atomic import atomic_path, write_bytes
-from ..models.saved_parts import SavedPartError, describe
+from ..saved_parts import SavedPartError, describe
 
 __all__ = ["SavedPipelineError", "SavedVersionWarning", "load_component", "save_component"]
 

@@ -14,8 +14,7 @@ from spacy.tokens import Doc, Span
 from spacy_transformers.util import registry
 from tokenizers import Tokenizer
 
-from ..models.settings import check_window
-from ..planning.windows import plan_windows
+from ..planning.windows import check_window, plan_windows
 from ..tokenization.wordpieces import DocPieces, load_backend, special_tokens, tokenize_docs
 
 __all__ = ["get_context_windows", "configure_context_windows"]

@@ -13,9 +13,9 @@ import numpy as np
 from spacy.tokens import Doc
 from tokenizers import Tokenizer
 
+from ..arrays import ragged_arange
 from ..tokenization.wordpieces import DocPieces, tokenize_docs
 from ..warn_once import WarnOnce
-from .arrays import ragged_arange
 from .heap import trim_heap
 from .windows import Windows, pack_by_budget, plan_joined_windows
 

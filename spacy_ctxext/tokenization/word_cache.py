@@ -24,7 +24,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, cast
 import numpy as np
 from spacy.tokens import Doc
 
-from ..planning.arrays import FIBONACCI_HASH, KeyTable, ragged_arange, run_starts
+from ..arrays import FIBONACCI_HASH, KeyTable, ragged_arange, run_starts
 from .exactness import is_exact
 
 __all__ = ["WordCache", "word_cache", "word_cache_off"]

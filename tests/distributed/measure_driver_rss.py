@@ -1,7 +1,7 @@
 """The driver's peak RSS against the corpus size (issue #23's target), not a test.
 
     python tests/distributed/measure_driver_rss.py --files 10 100 --file-mb 2 \
-        [--workers 2] [--workdir /tmp/ctxext-rss] [--output results.json] [--one-file]
+        [--workers 2] [--batch-size 64] [--workdir /tmp/ctxext-rss] [--output FILE] [--one-file]
 
 For each file count, writes that many JSONL files of ``--file-mb`` MB each (docs of ~2 KB
 of LitBank-like English, no ids), then runs ``python -m spacy_ctxext.distributed`` on the
@@ -52,33 +52,41 @@ def write_corpus(folder: Path, n_files: int, file_mb: float, one_file: bool) -> 
     return folder / "all.jsonl" if one_file else folder
 
 
-def peak_rss_mb(pid: int) -> float:
+MEMORY_FIELDS = ("VmHWM", "RssAnon", "RssFile", "RssShmem")
+
+
+def memory_mb(pid: int) -> Dict[str, float]:
+    """The process's peak RSS (VmHWM) and its resident memory now by kind: anonymous
+    (its heap), file-backed, and shared memory (Ray's object store mapped in)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        return {}
+    values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {k: int(values[k].split()[0]) / 1024 for k in MEMORY_FIELDS if k in values}
 
 
-def run(model: Path, corpus: Path, out: Path, workers: int) -> Dict[str, Any]:
+def run(model: Path, corpus: Path, out: Path, workers: int, batch_size: int) -> Dict[str, Any]:
     cmd = [sys.executable, "-m", "spacy_ctxext.distributed", str(model), str(corpus), str(out)]
-    cmd += ["--workers", str(workers), "--batch-size", "64", "--quiet"]
+    cmd += ["--workers", str(workers), "--batch-size", str(batch_size), "--quiet"]
     start = time.perf_counter()
     log = out.with_suffix(".log")
     with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the child
         child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
-        peak = 0.0
+        peaks: Dict[str, float] = dict.fromkeys(MEMORY_FIELDS, 0.0)
         while child.poll() is None:
-            peak = max(peak, peak_rss_mb(child.pid))
+            for kind, mb in memory_mb(child.pid).items():
+                peaks[kind] = max(peaks[kind], mb)
             time.sleep(0.2)
     if child.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{log.read_text()[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
     return {
-        "driver_peak_rss_mb": round(peak, 1),
+        "driver_peak_rss_mb": round(peaks["VmHWM"], 1),
+        # sampled every 0.2 s, so a peak between samples can be missed (VmHWM cannot)
+        "peak_anon_mb": round(peaks["RssAnon"], 1),
+        "peak_file_mb": round(peaks["RssFile"], 1),
+        "peak_shmem_mb": round(peaks["RssShmem"], 1),
         "wall_s": round(time.perf_counter() - start, 1),
         "docs": summary["docs"],
         "words": summary["words"],
@@ -93,6 +101,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--file-mb", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ctxext-rss"))
     parser.add_argument("--output", type=Path)
     parser.add_argument("--one-file", action="store_true", help="the docs in one JSONL file")
@@ -110,7 +119,7 @@ def main() -> None:
         corpus_bytes = sum(p.stat().st_size for p in folder.iterdir())
         row = {"files": n_files, "one_file": args.one_file}
         row["corpus_mb"] = round(corpus_bytes / 2**20, 1)
-        row.update(run(model, corpus, args.workdir / f"out-{name}", args.workers))
+        row.update(run(model, corpus, args.workdir / f"out-{name}", args.workers, args.batch_size))
         print(json.dumps(row), flush=True)
         rows.append(row)
     first, last = rows[0], rows[-1]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from spacy_ctxext.models.settings import POSITION_EXTENSIONS, EncoderSettings, check_window
+from spacy_ctxext.models.settings import POSITION_EXTENSIONS, EncoderSettings
+from spacy_ctxext.planning.windows import check_window
 
 
 def test_check_window_counts_special_tokens():

@@ -17,8 +17,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ...channels.base import channel_states, restore_states
+from ...saved_parts import reading
 from ..memory import memory_settings
-from ..saved_parts import reading
 from ..settings import EncoderSettings
 from .context_net import ContextNet
 from .positions import extend_position_embeddings

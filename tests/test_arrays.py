@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spacy_ctxext.planning.arrays import KeyTable, ragged_arange, row_max, row_sum, run_starts
+from spacy_ctxext.arrays import KeyTable, ragged_arange, row_max, row_sum, run_starts
 
 
 def test_ragged_runs():
