@@ -9,6 +9,7 @@ files a crashed run left half done (``resume``), and no text.
 
 import json
 import logging
+import os
 import time
 import uuid
 import warnings
@@ -27,6 +28,14 @@ from .store import OutputStore
 
 __all__ = ["RunConfig", "Summary", "annotate_corpus"]
 logger = logging.getLogger(__name__)
+
+# Ray hands a task's result under max_direct_call_object_size (100 KiB) to its owner, the
+# driver, in the driver's own heap instead of the object store. The id check's blocks (one
+# file's ids; their shuffle partitions) are that small for files of a few MB and are all
+# held at the groupby's barrier: 100 files of 2 MB put 30 MB of ids in the driver.
+# 1 KiB keeps only counts inline. Read by the raylet and workers that ray.init starts; a
+# cluster started with ``ray start`` needs it in that command's environment (docs/ray.md).
+SMALL_RESULT_BYTES = 1024
 
 
 @dataclass
@@ -85,6 +94,7 @@ def _ensure_ray(ray: Any, config: RunConfig, summary: Summary) -> bool:
     if ray.is_initialized():
         return False
     start = time.perf_counter()
+    os.environ.setdefault("RAY_max_direct_call_object_size", str(SMALL_RESULT_BYTES))
     ray.init(address=config.address)
     summary.ray_init_seconds = time.perf_counter() - start
     return True
