@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -127,6 +128,7 @@ def run_ray(model: Path, jsonl: Path, out: Path, workers: int, batch_size: int) 
     from spacy_ctxext.distributed.run import RunConfig, annotate_corpus
 
     config = RunConfig(workers=workers, threads_per_worker=1, batch_size=batch_size, progress=False)
+    shutil.rmtree(out, ignore_errors=True)  # a run left by an earlier call would be resumed
     summary = annotate_corpus(model, jsonl, out, config)
     assert summary.docs and not summary.failed and not summary.skipped, summary
     keep = ("docs", "words", "entities", "seconds", "first_result_seconds", "duplicates_dropped")

@@ -50,6 +50,18 @@ class RunSummary:
             self.annotated += len(rows)
         self.entities += sum(row["n_entities"] for row in rows)
 
+    def counts(self, seconds: float) -> Dict[str, Any]:
+        """What ``annotate`` returns: docs and entities in the outputs, docs annotated by
+        this run and skipped as done by an earlier one, this run's seconds."""
+        docs = self.skipped + self.annotated
+        return {
+            "docs": docs,
+            "entities": self.entities,
+            "annotated": self.annotated,
+            "skipped": self.skipped,
+            "seconds": seconds,
+        }
+
     def stopped(self, why: str) -> str:
         """The message of a run that did not finish."""
         saved = self.skipped + self.annotated

@@ -104,13 +104,7 @@ def annotate(
         spans_key=spans_key,
         low_confidence=low_confidence,
     )
-    return {
-        "docs": summary.skipped + summary.annotated,
-        "entities": summary.entities,
-        "annotated": summary.annotated,
-        "skipped": summary.skipped,
-        "seconds": time.perf_counter() - start,
-    }
+    return summary.counts(time.perf_counter() - start)
 
 
 def _annotate_parts(

@@ -28,6 +28,11 @@ from .sources import InputError, Sources
 # hold every CPU (on one machine, ``--workers`` = its cores) and the run would stall; their
 # number is capped instead (``read_concurrency``), as parsing is light next to annotation.
 READ_CPUS = 0
+# A read task gives a file's docs as one block by default (Ray's 128 MiB target), and an
+# actor pool hands out whole blocks: a corpus in one file kept every actor but one idle.
+# Blocks of this size (a few dozen long docs) balance the actors and are still big enough
+# to live in the object store (results under 100 KiB go to the driver; see run.py).
+DOC_BLOCK_BYTES = 256 * 1024
 
 
 def read_concurrency(workers: int) -> int:
@@ -84,8 +89,11 @@ def _read(ray: Any, sources: Sources, parse: Any, concurrency: int, **kwargs: An
 def read_docs(
     ray: Any, sources: Sources, done: Optional[Dict[str, Set[str]]] = None, concurrency: int = 2
 ) -> Any:
-    """The lazy dataset of ``schema.INPUT`` rows, less the ``done`` ids of each source."""
-    return _read(ray, sources, parse_files, concurrency, done=done or None)
+    """The lazy dataset of ``schema.INPUT`` rows, less the ``done`` ids of each source, in
+    blocks of about ``DOC_BLOCK_BYTES``."""
+    docs = _read(ray, sources, parse_files, concurrency, done=done or None)
+    docs.context.target_max_block_size = DOC_BLOCK_BYTES
+    return docs
 
 
 @dataclass

@@ -32,9 +32,10 @@ from spacy.tokens import DocBin  # noqa: E402
 
 from spacy_ctxext.distributed import compat  # noqa: E402
 from spacy_ctxext.distributed.cli import main  # noqa: E402
+from spacy_ctxext.distributed.inputs import read_docs  # noqa: E402
 from spacy_ctxext.distributed.lock import OutputLock, OutputLockedError  # noqa: E402
 from spacy_ctxext.distributed.run import annotate_corpus  # noqa: E402
-from spacy_ctxext.distributed.sources import InputError  # noqa: E402
+from spacy_ctxext.distributed.sources import InputError, resolve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +214,14 @@ def test_actor_pool_keyword_by_ray_version(version, key):
     assert list(compat.pool_kwargs(2, version)) == [key]
     assert compat.retry_kwargs(3, version) == {"max_restarts": -1, "max_task_retries": 3}
     assert compat.retry_kwargs(3, "2.64.0") == {}
+
+
+
+def test_one_file_is_read_as_several_blocks(local_ray, tmp_path):
+    """A read task gives one block per file and an actor pool hands out whole blocks: a
+    corpus in one file must come in several blocks for a second actor to get any work."""
+    texts = {f"d{i}": "word " * 4000 for i in range(40)}  # 20 KB each, 800 KB in all
+    jsonl = write_jsonl(tmp_path / "one.jsonl", texts)
+    docs = read_docs(local_ray, resolve(str(jsonl))).materialize()
+    assert docs.num_blocks() >= 3
+    assert sorted(row["id"] for row in docs.take_all()) == sorted(texts)

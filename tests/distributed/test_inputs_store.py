@@ -209,3 +209,38 @@ def test_the_actor_writes_its_batch_and_returns_the_manifest(model_dir, code_fil
     assert store.part_names("manifest") == store.part_names("entities") == [name]
     assert store.part_names("docs") == [name]
     assert pq.read_table(store.dirs["manifest"]).equals(manifest)
+
+
+class _FakeRay:
+    """Records the environment ``ray.init`` would hand to the raylet and workers."""
+
+    class data:
+        class DataContext:
+            @staticmethod
+            def get_current():
+                return type("Context", (), {})()
+
+    def __init__(self):
+        self.init_env = None
+
+    def is_initialized(self):
+        return False
+
+    def init(self, address=None):
+        import os
+
+        self.init_env = os.environ.get("RAY_max_direct_call_object_size")
+
+
+def test_a_started_ray_keeps_task_results_out_of_the_driver(monkeypatch):
+    from spacy_ctxext.distributed.progress import Summary
+    from spacy_ctxext.distributed.run import SMALL_RESULT_BYTES, RunConfig, _ensure_ray
+
+    monkeypatch.setenv("RAY_max_direct_call_object_size", "")  # undone after the test
+    monkeypatch.delenv("RAY_max_direct_call_object_size")
+    fake = _FakeRay()
+    assert _ensure_ray(fake, RunConfig(), Summary()) is True
+    assert fake.init_env == str(SMALL_RESULT_BYTES)
+    monkeypatch.setenv("RAY_max_direct_call_object_size", "5000")  # the user's own wins
+    _ensure_ray(fake, RunConfig(), Summary())
+    assert fake.init_env == "5000"
