@@ -50,12 +50,16 @@ class RunSummary:
             self.annotated += len(rows)
         self.entities += sum(row["n_entities"] for row in rows)
 
+    @property
+    def saved(self) -> int:
+        """Docs in written parts, by this run or an earlier one."""
+        return self.skipped + self.annotated
+
     def counts(self, seconds: float) -> Dict[str, Any]:
         """What ``annotate`` returns: docs and entities in the outputs, docs annotated by
         this run and skipped as done by an earlier one, this run's seconds."""
-        docs = self.skipped + self.annotated
         return {
-            "docs": docs,
+            "docs": self.saved,
             "entities": self.entities,
             "annotated": self.annotated,
             "skipped": self.skipped,
@@ -64,7 +68,7 @@ class RunSummary:
 
     def stopped(self, why: str) -> str:
         """The message of a run that did not finish."""
-        saved = self.skipped + self.annotated
+        saved = self.saved
         return (
             f"{why}: {saved} of {self.total} docs are saved in {self.parts} "
             f"({self.annotated} done now, {self.skipped} skipped as done by an earlier run, "
