@@ -125,7 +125,8 @@ def run_plain(model: Path, jsonl: Path, batch_size: int) -> Dict[str, Any]:
 
 def run_ray(model: Path, jsonl: Path, out: Path, workers: int, batch_size: int) -> Dict[str, Any]:
     """One annotate_corpus run into a fresh folder; the summary's timing fields."""
-    from spacy_ctxext.distributed.run import RunConfig, annotate_corpus
+    from spacy_ctxext.distributed.config import RunConfig
+    from spacy_ctxext.distributed.run import annotate_corpus
 
     config = RunConfig(workers=workers, threads_per_worker=1, batch_size=batch_size, progress=False)
     shutil.rmtree(out, ignore_errors=True)  # a run left by an earlier call would be resumed

@@ -1,5 +1,5 @@
 """Files written whole or not at all: each goes to a hidden temporary name beside its
-final one (``.NAME.tmp``, the name ``distributed.store`` uses) and is renamed over it only
+final one (``.NAME.tmp``, the name ``distributed.output.store`` uses) and is renamed over it only
 once complete, so no file under a final name is ever partial, whatever stops the write
 (a full disk, a file-size limit, Ctrl-C, a crash).
 

@@ -23,7 +23,7 @@ def _jsonl_records(path: Path) -> Iterator[Tuple[int, Any, str]]:
 def jsonl_objects(raw_lines: Iterable[bytes], name: Any) -> Iterator[Tuple[int, Dict[str, Any]]]:
     """(line number, record) per non-blank line of a JSONL file read as bytes lines; a
     ValueError naming ``name`` and the line if one is malformed. Shared with the Ray path
-    (``distributed.parse``), so both read the same files the same way."""
+    (``distributed.reading.parse``), so both read the same files the same way."""
     for lineno, raw in enumerate(raw_lines, start=1):
         line = _utf8_line(raw, name, lineno)
         if not line.strip():

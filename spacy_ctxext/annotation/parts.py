@@ -6,7 +6,7 @@ resumes where it stopped.
     OUTPUT/parts/docs/part-000000.spacy      their annotated Docs (a DocBin)
     OUTPUT/parts/manifest/part-000000.jsonl  one row per doc: id (a string), n_entities
 
-As in the Ray path (``distributed.store``), each file is written under a hidden
+As in the Ray path (``distributed.output.store``), each file is written under a hidden
 temporary name and renamed, a part's manifest is written last and is its commit, ids are
 strings, and a part without its manifest is removed on the next run. The final outputs
 are assembled from the parts once every doc is in one.

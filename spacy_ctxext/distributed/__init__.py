@@ -9,9 +9,11 @@ actors, retries their batches and spreads over a cluster. Ray is an optional ext
 (``pip install "spacy-ctxext[ray]"``): nothing in this package imports it before a run
 starts, so ``spacy_ctxext`` works without it.
 
-Modules: ``inputs`` (corpus -> Arrow table), ``actor`` (the callable class Ray runs),
-``store`` (Parquet shards, manifest, resume), ``compat`` (Ray version differences),
-``run`` (the orchestration) and ``cli``.
+The run (``run``, with its settings in ``config`` and its command line in ``cli``) reads
+the corpus on the workers (``reading/``: ``sources``, ``parse``, ``inputs``), annotates it
+in a pool of actors (``actor``) that write the output exactly once (``output/``: ``store``,
+``resume``, ``lock``), in the columns of ``schema``, and counts what comes back
+(``progress``). ``compat`` holds what differs between Ray versions.
 """
 
 from typing import Any

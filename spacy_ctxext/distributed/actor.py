@@ -2,7 +2,7 @@
 
 Ray builds the class once per actor (so the model loads once, not once per batch) and calls
 it with an Arrow batch of ``schema.INPUT`` rows; it annotates them, writes the batch's part
-to the output (``store.write_part``) and returns the part's ``schema.MANIFEST`` rows, all
+to the output (``output.store.write_part``) and returns the part's ``schema.MANIFEST`` rows, all
 the driver sees. A doc that raises becomes an "error" row instead of failing the batch:
 one bad input must not stop, or endlessly retry, a run over millions of documents.
 """
@@ -15,9 +15,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..annotation.records import doc_entities
-from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import schema
-from .store import write_part
+from .config import RunConfig
+from .output.store import write_part
 
 Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
 
@@ -25,32 +25,19 @@ Outcome = Union[Doc, str]  # the annotated Doc, or the error it raised
 class Annotator:
     """Ray Data UDF: ``map_batches(Annotator, fn_constructor_kwargs=...)``."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        output: str,
-        run_id: str,
-        threads: int = 1,
-        gpu: bool = False,
-        code: Optional[str] = None,
-        spans_key: str = DEFAULT_SPANS_KEY,
-        docbin: bool = False,
-        pipe_batch_size: int = 16,
-    ) -> None:
-        setup_process(threads, gpu, code)
+    def __init__(self, model: str, *, output: str, run_id: str, config: RunConfig) -> None:
+        setup_process(config.threads_per_worker, config.gpus_per_worker > 0, config.code)
         self.nlp: Language = spacy.load(model)
         self.output = output
         self.run_id = run_id
-        self.spans_key = spans_key
-        self.docbin = docbin
-        self.pipe_batch_size = pipe_batch_size
+        self.config = config
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        config = self.config
         results, docs = annotate_batch(
-            self.nlp, batch, self.spans_key, batch_size=self.pipe_batch_size
+            self.nlp, batch, config.spans_key, batch_size=config.batch_size
         )
-        return write_part(self.output, self.run_id, results, docs, self.docbin)
+        return write_part(self.output, self.run_id, results, docs, config.docbin)
 
 
 def setup_process(threads: int, gpu: bool, code: Optional[str]) -> None:
@@ -72,7 +59,7 @@ def setup_process(threads: int, gpu: bool, code: Optional[str]) -> None:
 
 
 def annotate_batch(
-    nlp: Language, batch: pa.Table, spans_key: str, *, batch_size: int = 16
+    nlp: Language, batch: pa.Table, spans_key: str, *, batch_size: int
 ) -> Tuple[pa.Table, List[Doc]]:
     """``nlp.pipe`` over the batch's texts: one ``schema.RESULT`` row per input row, and the
     Docs of those that did not fail (ids in ``user_data["id"]``, for the DocBin)."""

@@ -4,9 +4,8 @@ import argparse
 import warnings
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
 from . import compat
-from .lock import STALE_SECONDS
+from .config import RunConfig
 
 if TYPE_CHECKING:
     from .progress import Summary
@@ -16,6 +15,7 @@ DESCRIPTION = (
     "manifest as Parquet (optionally DocBin parts), read and written by the workers. Re-run "
     "with the same OUTPUT to resume."
 )
+DEFAULTS = RunConfig()
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -34,55 +34,72 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "output",
         help="output folder on storage every node sees (entities/, manifest/, docs/, summary.json)",
     )
-    parser.add_argument(
-        "--workers", "-n", type=int, default=1, help="actors, each with one pipeline"
-    )
-    parser.add_argument(
-        "--gpus-per-worker",
-        "-g",
-        type=float,
-        default=0.0,
-        help="GPUs per actor; 1 with --workers = the number of GPUs",
-    )
-    parser.add_argument(
-        "--threads-per-worker",
-        "-t",
-        type=int,
-        default=1,
-        help="CPUs Ray reserves per actor, and its torch threads",
-    )
-    parser.add_argument(
-        "--batch-size", "-b", type=int, default=16, help="docs per Ray batch and output part"
-    )
-    parser.add_argument("--docbin", action="store_true", help="also write DocBin shards (docs/)")
-    parser.add_argument("--code", help="Python file each actor imports (custom components)")
-    parser.add_argument(
-        "--spans-key", default=DEFAULT_SPANS_KEY, help="span group with entity scores"
-    )
-    parser.add_argument(
-        "--max-task-retries", type=int, default=3, help="retries of a batch whose actor died"
-    )
-    parser.add_argument(
-        "--shard-docs",
-        type=int,
-        help="ignored: each output part is now one batch (--batch-size docs), written by its actor",
-    )
-    parser.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="on a rerun, annotate again the docs that failed (by default they count as done)",
-    )
-    parser.add_argument(
-        "--lock-stale-seconds",
-        type=float,
-        default=STALE_SECONDS,
-        help="take over the output's lock once its run has not renewed it for this long",
-    )
+    _add_spread_options(parser)
+    _add_output_options(parser)
     parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     parser.add_argument(
         "--quiet", action="store_true", help="no progress lines, no Ray Data progress bars"
     )
     return parser.parse_args(argv)
+
+
+def _add_spread_options(parser: argparse.ArgumentParser) -> None:
+    """How the work is spread over actors and batches."""
+    add = parser.add_argument
+    add(
+        "--workers", "-n", type=int, default=DEFAULTS.workers, help="actors, each with one pipeline"
+    )
+    add(
+        "--gpus-per-worker",
+        "-g",
+        type=float,
+        default=DEFAULTS.gpus_per_worker,
+        help="GPUs per actor; 1 with --workers = the number of GPUs",
+    )
+    add(
+        "--threads-per-worker",
+        "-t",
+        type=int,
+        default=DEFAULTS.threads_per_worker,
+        help="CPUs Ray reserves per actor, and its torch threads",
+    )
+    add(
+        "--batch-size",
+        "-b",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="docs per Ray batch and output part",
+    )
+    add("--code", help="Python file each actor imports (custom components)")
+    add(
+        "--max-task-retries",
+        type=int,
+        default=DEFAULTS.max_task_retries,
+        help="retries of a batch whose actor died",
+    )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """What is written, and how a rerun treats an output that exists."""
+    add = parser.add_argument
+    add("--docbin", action="store_true", help="also write DocBin shards (docs/)")
+    add("--spans-key", default=DEFAULTS.spans_key, help="span group with entity scores")
+    add(
+        "--shard-docs",
+        type=int,
+        help="ignored: each output part is now one batch (--batch-size docs), written by its actor",
+    )
+    add(
+        "--retry-failed",
+        action="store_true",
+        help="on a rerun, annotate again the docs that failed (by default they count as done)",
+    )
+    add(
+        "--lock-stale-seconds",
+        type=float,
+        default=DEFAULTS.lock_stale_seconds,
+        help="take over the output's lock once its run has not renewed it for this long",
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> "Summary":
@@ -96,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> "Summary":
         )
     compat.import_ray()  # the install hint, before pyarrow (which ray[data] brings) is needed
     from .progress import format_summary
-    from .run import RunConfig, annotate_corpus
+    from .run import annotate_corpus
 
     config = RunConfig(
         workers=args.workers,

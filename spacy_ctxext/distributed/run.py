@@ -1,10 +1,10 @@
 """One run: list the input, lock the output, plan the resume, check the input, stream the
 rest through an actor pool that annotates and writes, summarize.
 
-The driver coordinates only: read tasks read and parse the files (``inputs``), each actor
-writes the parts of the batches it annotates (``store.write_part``), and the driver counts
+The driver coordinates only: read tasks read and parse the files (``reading``), each actor
+writes the parts of the batches it annotates (``output.store.write_part``), and the driver counts
 the manifest rows that come back (``progress``). It holds the list of files, the ids of
-files a crashed run left half done (``resume``), and no text.
+files a crashed run left half done (``output.resume``), and no text.
 """
 
 import json
@@ -13,18 +13,19 @@ import os
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
-from . import compat, resume
+from . import compat
 from .actor import Annotator
-from .inputs import check_input, find_input_error, read_concurrency, read_docs
-from .lock import STALE_SECONDS, OutputLock
+from .config import RunConfig
+from .output import resume
+from .output.lock import OutputLock
+from .output.store import OutputStore
 from .progress import Progress, Summary
-from .sources import InputError, resolve
-from .store import OutputStore
+from .reading.inputs import check_input, find_input_error, read_concurrency, read_docs
+from .reading.sources import InputError, resolve
 
 __all__ = ["RunConfig", "Summary", "annotate_corpus"]
 logger = logging.getLogger(__name__)
@@ -38,31 +39,13 @@ logger = logging.getLogger(__name__)
 SMALL_RESULT_BYTES = 1024
 
 
-@dataclass
-class RunConfig:
-    """How to spread the work; the CLI's options."""
-
-    workers: int = 1
-    gpus_per_worker: float = 0.0
-    threads_per_worker: int = 1
-    batch_size: int = 16  # docs per Ray batch and per output part; nlp.pipe's batch size
-    docbin: bool = False
-    code: Optional[str] = None  # a Python file each actor imports (custom components)
-    spans_key: str = DEFAULT_SPANS_KEY
-    max_task_retries: int = 3
-    address: Optional[str] = None  # an existing Ray cluster; None: the current or a local one
-    progress: bool = True
-    retry_failed: bool = False  # annotate again the docs that failed in an earlier run
-    lock_stale_seconds: float = STALE_SECONDS
-
-
 def annotate_corpus(
     model: Union[str, Path],
     input_path: Union[str, Path],
     output: Union[str, Path],
     config: Optional[RunConfig] = None,
 ) -> Summary:
-    """Annotate ``input_path`` (a file, folder or glob; see ``sources``) into ``output``."""
+    """Annotate ``input_path`` (a file, folder or glob; see ``reading.sources``) into ``output``."""
     config = config or RunConfig()
     ray = compat.import_ray()
     sources = resolve(str(input_path))  # a missing or unknown input fails before any Ray
@@ -125,7 +108,7 @@ class Run:
             raise InputError(str(found.args[0]) if found.args else str(found)) from None
 
     def _check(self, plan: resume.Plan) -> None:
-        """Validate the files to read, and leave out what the output holds (``resume``)."""
+        """Validate the files to read, and leave out what the output holds (``output.resume``)."""
         start = time.perf_counter()
         manifest = [str(path) for path in self.store.manifest_paths()]
         reads = read_concurrency(self.config.workers)
@@ -165,12 +148,7 @@ class Run:
                 "model": _absolute(self.model),
                 "output": str(self.output),
                 "run_id": self.run_id,
-                "threads": config.threads_per_worker,
-                "gpu": config.gpus_per_worker > 0,
-                "code": _absolute(config.code) if config.code else None,
-                "spans_key": config.spans_key,
-                "docbin": config.docbin,
-                "pipe_batch_size": config.batch_size,
+                "config": replace(config, code=_absolute(config.code) if config.code else None),
             },
             **resources,
             **compat.pool_kwargs(config.workers, self.ray.__version__),

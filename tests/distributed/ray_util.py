@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import spacy
 from util import TRAIN_DATA
 
-from spacy_ctxext.distributed.run import RunConfig
+from spacy_ctxext.distributed.config import RunConfig
 
 SENTENCES = [text for text, _ in TRAIN_DATA]
 
@@ -71,3 +71,15 @@ def expected_entities(model_dir, texts):
         i: sorted((e.start_char, e.end_char, e.label_) for e in d.ents) for i, d in zip(texts, docs)
     }
     return {doc_id: ents for doc_id, ents in found.items() if ents}
+
+
+def binary_files(contents, base="/in"):
+    """What ``read_binary_files`` hands a read task: each file's bytes and path."""
+    return pa.table(
+        {"bytes": list(contents.values()), "path": [f"{base}/{name}" for name in contents]}
+    )
+
+
+def parse_kwargs(**kw):
+    """``parse_files`` options of a multi-file input under ``/in``."""
+    return {"base": "/in", "single": False, **kw}

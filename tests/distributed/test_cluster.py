@@ -30,7 +30,7 @@ from ray_util import (  # noqa: E402
 
 import spacy_ctxext  # noqa: E402
 from spacy_ctxext.distributed.cli import main  # noqa: E402
-from spacy_ctxext.distributed.lock import OutputLockedError  # noqa: E402
+from spacy_ctxext.distributed.output.lock import OutputLockedError  # noqa: E402
 
 REPO = Path(spacy_ctxext.__file__).resolve().parents[1]
 

@@ -32,10 +32,10 @@ from spacy.tokens import DocBin  # noqa: E402
 
 from spacy_ctxext.distributed import compat  # noqa: E402
 from spacy_ctxext.distributed.cli import main  # noqa: E402
-from spacy_ctxext.distributed.inputs import read_docs  # noqa: E402
-from spacy_ctxext.distributed.lock import OutputLock, OutputLockedError  # noqa: E402
+from spacy_ctxext.distributed.output.lock import OutputLock, OutputLockedError  # noqa: E402
+from spacy_ctxext.distributed.reading.inputs import read_docs  # noqa: E402
+from spacy_ctxext.distributed.reading.sources import InputError, resolve  # noqa: E402
 from spacy_ctxext.distributed.run import annotate_corpus  # noqa: E402
-from spacy_ctxext.distributed.sources import InputError, resolve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,6 @@ def test_actor_pool_keyword_by_ray_version(version, key):
     assert list(compat.pool_kwargs(2, version)) == [key]
     assert compat.retry_kwargs(3, version) == {"max_restarts": -1, "max_task_retries": 3}
     assert compat.retry_kwargs(3, "2.64.0") == {}
-
 
 
 def test_one_file_is_read_as_several_blocks(local_ray, tmp_path):

@@ -6,7 +6,7 @@ list, never the texts. Before any model work, ``check_input`` reads every file s
 do once to validate it (bad JSON, a missing "text", non-UTF-8: the file and line in the
 error), and groups its ids with the output manifest's on the workers (Ray Data
 ``groupby("id")``): the driver receives counts, a few repeated ids, and the ids of these
-files already in the output (``resume``), never all the ids.
+files already in the output (``output.resume``), never all the ids.
 
 Imported only once a run starts (it imports Ray).
 """
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import LocalFileSystem
 from ray.data.aggregate import Max, Sum
 
-from . import compat
+from .. import compat
 from .parse import parse_files, parse_ids
 from .sources import InputError, Sources
 

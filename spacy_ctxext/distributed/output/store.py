@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from spacy.tokens import Doc, DocBin
 
-from ..io_atomic import atomic_path, remove_temporary_files
-from . import schema
+from ...io_atomic import atomic_path, remove_temporary_files
+from .. import schema
 
 logger = logging.getLogger(__name__)
 PART = re.compile(r"^(part-[0-9A-Za-z-]+)\.(parquet|spacy)$")

@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..annotation.inputs import decode_text, jsonl_objects
-from . import schema
+from ...annotation.inputs import decode_text, jsonl_objects
+from .. import schema
 from .sources import InputError, relative
 
 Parsed = Tuple[List[str], List[str], List[Optional[str]]]  # ids, texts, metas

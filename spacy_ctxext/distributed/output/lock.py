@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from ..io_atomic import write_text
+from ...io_atomic import write_text
 
 LOCK_NAME = ".lock"
 HEARTBEAT_SECONDS = 10.0

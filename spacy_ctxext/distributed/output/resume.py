@@ -3,7 +3,7 @@
 Two steps. Here, the driver streams the committed manifest parts (four columns of one part
 at a time) and counts each input file's committed docs against the doc count and file size
 its rows record: a file whose docs are all committed, and whose size has not changed since,
-is complete and is not read again. Then ``inputs.check_input`` joins, on the workers, the
+is complete and is not read again. Then ``reading.inputs.check_input`` joins, on the workers, the
 ids of the other files with the manifest's ids (a Ray Data groupby), so any doc already in
 the output is left out, whatever file it came from before; the driver receives the ids of
 those docs only (in a resume after a crash: those of the few files that were in flight).
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .sources import Sources
+from ..reading.sources import Sources
 from .store import OutputStore, write_parquet
 
 logger = logging.getLogger(__name__)
