@@ -106,8 +106,7 @@ def clear_word_cache(nlp) -> None:
 
 
 def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str, float]:
-    ner = ctx_ner_pipe(nlp)
-    encoder = ner.model.layers[0]
+    ner, encoder = ctx_ner_pipe(nlp), ctx_ner_encoder(nlp)
     net = get_net(encoder).eval()
     device = net.empty.device
     seconds = dict.fromkeys(STAGES, 0.0)

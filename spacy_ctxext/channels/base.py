@@ -6,9 +6,9 @@ in ``[0, n_values)``. The encoder keeps one zero-initialised embedding table for
 its channels; every wordpiece of a token gets the sum of the token's channel
 embeddings added to its word embedding before the first layer (special tokens and
 padding get nothing), so a fresh model computes exactly what the pretrained encoder
-does. Channels are configured in ``features`` of
-``spacy-ctxext.ContextExtendedTransformer.v2``/``v3`` and registered in spaCy's ``misc``
-registry (the built-in ones are in ``channels.builtins``), so users add their own:
+does. Channels are configured in ``channels`` of
+``spacy-ctxext.ContextExtendedTransformer.v4`` (``features`` of v2/v3) and registered in
+spaCy's ``misc`` registry (the built-in ones are in ``channels.builtins``), so users add their own:
 
     @spacy.registry.misc("my.channel.v1")
     def my_channel() -> Channel: ...
@@ -32,7 +32,7 @@ class Channel:
     """
 
     n_values: int = 0
-    name: str = ""  # its key in ``features``, set when the encoder is built (for errors)
+    name: str = ""  # its key in ``channels``, set when the encoder is built (for errors)
 
     def initialize(self, docs: Sequence[Doc]) -> None:
         """Build what the ids depend on from the training docs (once, before training)."""
@@ -59,12 +59,12 @@ class Channel:
 Channels = Mapping[str, Channel]
 
 
-def named_channels(features: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """``features`` with each channel a shallow copy named by its key (the name its
+def named_channels(channels: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """``channels`` with each channel a shallow copy named by its key (the name its
     errors use): the objects passed in are left as they were. Values that are not
     channels are kept for ``table_rows`` to report."""
     named: Dict[str, Any] = {}
-    for key, channel in (features or {}).items():
+    for key, channel in (channels or {}).items():
         if isinstance(channel, Channel):
             channel = copy.copy(channel)
             channel.name = key
@@ -98,7 +98,8 @@ def restore_states(channels: Channels, states: Mapping[str, Dict[str, Any]]) -> 
     if sorted(states) != ordered(channels):
         raise ValueError(
             f"The saved encoder was trained with channels {sorted(states)}, but the config's "
-            f"`features` has {ordered(channels)}: load it with the features it was trained with."
+            f"`channels` (`features` before v4) has {ordered(channels)}: load it with the "
+            "channels it was trained with."
         )
     for name, state in states.items():
         with reading(f"the vocabulary of channel {name!r}"):
@@ -136,7 +137,7 @@ def check_ids(name: str, n_values: int, ids: np.ndarray) -> None:
 def _n_values(name: str, channel: Channel) -> int:
     if not isinstance(channel, Channel):
         raise ValueError(
-            f"features[{name!r}] is a {type(channel).__name__}, not a channel: use a "
+            f"channels[{name!r}] is a {type(channel).__name__}, not a channel: use a "
             'registered one (e.g. @misc = "spacy-ctxext.casing.v1") or subclass '
             "spacy_ctxext.channels.base.Channel."
         )

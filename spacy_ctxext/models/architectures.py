@@ -27,8 +27,8 @@ __all__ = [
 DEFAULTS = EncoderSettings()
 
 
-@registry.architectures("spacy-ctxext.ContextExtendedTransformer.v3")
-def build_context_extended_transformer_v3(
+@registry.architectures("spacy-ctxext.ContextExtendedTransformer.v4")
+def build_context_extended_transformer_v4(
     name: str = DEFAULTS.name,
     window: Optional[int] = DEFAULTS.window,
     context: Optional[int] = DEFAULTS.context,
@@ -44,19 +44,19 @@ def build_context_extended_transformer_v3(
     trust_remote_code: bool = DEFAULTS.trust_remote_code,
     # Any, not Channel: confection validates the unresolved blocks of a dict argument
     # against its value type; each value is checked to be a Channel at initialize.
-    features: Optional[Dict[str, Any]] = None,
+    channels: Optional[Dict[str, Any]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Any HF encoder over context windows, one output vector per spaCy token.
 
     The settings are ``EncoderSettings``' (documented there and in docs/configuration.md),
-    plus features: channels by name (config blocks such as ``@misc =
-    "spacy-ctxext.casing.v1"``, see ``channels``) whose embeddings are added to every
-    wordpiece of their token before the first layer.
+    plus channels by name (config blocks such as ``@misc = "spacy-ctxext.casing.v1"``, see
+    ``channels``) whose embeddings are added to every wordpiece of their token before the
+    first layer.
     """
-    arguments = dict(locals())  # the settings' fields, by the same names, and features
-    features = arguments.pop("features")
+    arguments = dict(locals())  # the settings' fields, by the same names, and channels
+    channels = arguments.pop("channels")
     settings = EncoderSettings(**arguments)
-    net = ContextNet(channels=named_channels(features))
+    net = ContextNet(channels=named_channels(channels))
     shim = PyTorchShim(net, serialize_model=serialize_net, deserialize_model=deserialize_net)
     return Model(
         "ctxext.encoder",
@@ -66,6 +66,13 @@ def build_context_extended_transformer_v3(
         dims={"nO": None},
         attrs=settings.to_attrs(),
     )
+
+
+def build_context_extended_transformer_v3(
+    features: Optional[Dict[str, Any]] = None, **settings: Any
+) -> Model[List[Doc], List[Floats2d]]:
+    """v4 with its channels under the name ``features``."""
+    return build_context_extended_transformer_v4(channels=features, **settings)
 
 
 def build_context_extended_transformer_v2(
@@ -90,8 +97,11 @@ def _signature_without(function: Callable, drop: str, *added: Parameter) -> Sign
     return signature(function).replace(parameters=params)
 
 
-# confection fills and checks a config block from its function's signature, and v1/v2
-# take v3's parameters but one or two: derived from v3's, the lists cannot drift.
+# confection fills and checks a config block from its function's signature, and v1-v3
+# take v4's parameters but one or two. A wrapper's ``**settings`` would let confection
+# accept any key and fill no defaults, and confection reads no other declaration of a
+# block's parameters, so each older version states v4's signature with its own change:
+# derived from v4's, the lists cannot drift.
 _LEGACY_PRECISION = [
     Parameter(name, Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
     for name, default, annotation in (
@@ -99,11 +109,20 @@ _LEGACY_PRECISION = [
         ("cpu_quantize", None, Optional[str]),
     )
 ]
+_FEATURES = Parameter(
+    "features", Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Optional[Dict[str, Any]]
+)
+build_context_extended_transformer_v3.__signature__ = _signature_without(  # type: ignore[attr-defined]
+    build_context_extended_transformer_v4, "channels", _FEATURES
+)
 build_context_extended_transformer_v2.__signature__ = _signature_without(  # type: ignore[attr-defined]
     build_context_extended_transformer_v3, "cpu_precision", *_LEGACY_PRECISION
 )
 build_context_extended_transformer.__signature__ = _signature_without(  # type: ignore[attr-defined]
     build_context_extended_transformer_v2, "features"
+)
+registry.architectures("spacy-ctxext.ContextExtendedTransformer.v3")(
+    build_context_extended_transformer_v3
 )
 registry.architectures("spacy-ctxext.ContextExtendedTransformer.v2")(
     build_context_extended_transformer_v2

@@ -45,7 +45,7 @@ DEFAULT_MODEL = Config().from_str(
 nO = null
 
 [model.encoder]
-@architectures = "spacy-ctxext.ContextExtendedTransformer.v3"
+@architectures = "spacy-ctxext.ContextExtendedTransformer.v4"
 """
 )["model"]
 

@@ -9,13 +9,20 @@ import srsly
 import torch
 from spacy.tokens import Doc, Token
 from spacy.training import Example
-from util import TRAIN_DATA, entities, make_examples, make_nlp, torch_threads, train_steps
+from util import (
+    TRAIN_DATA,
+    encoder_of,
+    entities,
+    make_examples,
+    make_nlp,
+    torch_threads,
+    train_steps,
+)
 
 from spacy_ctxext.channels.builtins import CASING_CLASSES, AttrChannel
 from spacy_ctxext.models.encoder_layer import get_net, plan_docs
 from spacy_ctxext.planning.batch_plan import split_batch
 
-V2 = {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v2", "mixed_precision": None}
 CASING = {"@misc": "spacy-ctxext.casing.v1"}
 STOP = {"@misc": "spacy-ctxext.attr.v1", "attr": "IS_STOP"}
 SECTION = {"@misc": "spacy-ctxext.attr.v1", "attr": "_.section", "max_values": 2}
@@ -26,8 +33,8 @@ if not Token.has_extension("bbox"):
     Token.set_extension("bbox", default=None)
 
 
-def make_channel_nlp(tiny_bert, features, **settings):
-    return make_nlp(tiny_bert, **V2, **settings, features=features)
+def make_channel_nlp(tiny_bert, channels, **settings):
+    return make_nlp(tiny_bert, mixed_precision=None, **settings, channels=channels)
 
 
 def with_sections(nlp, data=TRAIN_DATA):
@@ -36,10 +43,6 @@ def with_sections(nlp, data=TRAIN_DATA):
         for token in eg.x:
             token._.section = ("title", "body", "body")[i % 3]
     return examples
-
-
-def encoder_of(nlp):
-    return nlp.get_pipe("ctx_ner").model.layers[0]
 
 
 @pytest.fixture(scope="module")
@@ -169,14 +172,38 @@ def test_missing_attributes_give_one_clear_error(tiny_bert):
 
 
 def test_builder_names_copies_and_leaves_the_given_channels_alone():
-    from spacy_ctxext.models.architectures import build_context_extended_transformer_v3
+    from spacy_ctxext.models.architectures import build_context_extended_transformer_v4
 
     given = AttrChannel("IS_STOP", 4)
-    model = build_context_extended_transformer_v3(features={"stop": given, "odd": "x"})
+    model = build_context_extended_transformer_v4(channels={"stop": given, "odd": "x"})
     channels = model.shims[0]._model.channels  # not loaded yet: get_net would refuse
     assert given.name == "" and channels["stop"].name == "stop"
     assert channels["stop"] is not given and channels["stop"].attr == given.attr
     assert channels["odd"] == "x"  # not a channel: reported at initialize (table_rows)
+
+
+@pytest.mark.parametrize(
+    "legacy",
+    [
+        {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v3", "cpu_precision": "fp32"},
+        {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v2"},
+    ],
+)
+def test_features_of_v2_and_v3_are_the_channels_of_v4(tiny_bert, legacy):
+    """Configs and saved pipelines of v2/v3 spell the channels ``features``: same net."""
+    logits = []
+    v4 = {"channels": {"casing": CASING}}
+    for settings in ({**legacy, "features": {"casing": CASING}}, v4):
+        nlp = make_nlp(tiny_bert, mixed_precision=None, **settings)
+        examples = make_examples(nlp)
+        spacy.util.fix_random_seed(0)
+        nlp.initialize(lambda: examples)  # noqa: B023  (called here, in this iteration)
+        docs = [nlp.make_doc(text) for text, _ in TRAIN_DATA]
+        logits.append(np.concatenate(nlp.get_pipe("ctx_ner").model.predict(docs)))
+        assert set(get_net(encoder_of(nlp)).channels) == {"casing"}
+    encoder_block = nlp.config["components"]["ctx_ner"]["model"]["encoder"]
+    assert "channels" in encoder_block and "features" not in encoder_block
+    np.testing.assert_array_equal(logits[0], logits[1])
 
 
 def test_out_of_range_boxes_are_counted():
@@ -207,9 +234,9 @@ def layout_examples(nlp, n_docs, seed):
     return examples
 
 
-def layout_accuracy(tiny_bert, features):
+def layout_accuracy(tiny_bert, channels):
     """Token accuracy (TOP or not) on held-out docs after a short training."""
-    nlp = make_channel_nlp(tiny_bert, features)
+    nlp = make_channel_nlp(tiny_bert, channels)
     train, test = layout_examples(nlp, 24, seed=0), layout_examples(nlp, 12, seed=1)
     torch.manual_seed(0)
     optimizer = nlp.initialize(lambda: train)

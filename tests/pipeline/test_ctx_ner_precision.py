@@ -17,7 +17,7 @@ def test_a_new_ctx_ner_is_auto():
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("ctx_ner")
     encoder = nlp.config["components"]["ctx_ner"]["model"]["encoder"]
-    assert encoder["@architectures"] == "spacy-ctxext.ContextExtendedTransformer.v3"
+    assert encoder["@architectures"] == "spacy-ctxext.ContextExtendedTransformer.v4"
     assert encoder["cpu_precision"] == "auto"
     assert EncoderSettings.of_classifier(pipe.model).cpu_precision == "auto"
 
@@ -54,6 +54,7 @@ def test_a_v2_pipeline_stays_fp32(saved, tmp_path, monkeypatch):
     path = tmp_path / "v2"
     spacy.load(saved).to_disk(path)
     config = (path / "config.cfg").read_text(encoding="utf8")
-    config = config.replace("ContextExtendedTransformer.v3", "ContextExtendedTransformer.v2")
+    config = config.replace("ContextExtendedTransformer.v4", "ContextExtendedTransformer.v2")
+    config = config.replace("channels = null", "features = null")
     (path / "config.cfg").write_text(config.replace('cpu_precision = "fp32"\n', ""), "utf8")
     assert spacy.load(path).get_pipe("ctx_ner").precision == "fp32"

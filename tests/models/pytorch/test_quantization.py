@@ -131,7 +131,8 @@ def test_v2_configs_and_attrs_keep_cpu_quantize(tmp_path, trained_nlp):
     trained_nlp.to_disk(path)
     config = (path / "config.cfg").read_text(encoding="utf8")
     assert 'cpu_precision = "fp32"' in config
-    config = config.replace("ContextExtendedTransformer.v3", "ContextExtendedTransformer.v2")
+    config = config.replace("ContextExtendedTransformer.v4", "ContextExtendedTransformer.v2")
+    config = config.replace("channels = null", "features = null")
     config = config.replace('cpu_precision = "fp32"', 'cpu_quantize = "int8"')
     (path / "config.cfg").write_text(config, encoding="utf8")
     old = spacy.load(path)
