@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Sequence
 
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc
 from spacy.training import Example
 
@@ -30,10 +31,9 @@ def aligned_iob2_tags(example: Example) -> List[str]:
 
 
 def _prf(tp: int, n_pred: int, n_true: int) -> Dict[str, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_true if n_true else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": p, "recall": r, "f1-score": f}
+    """seqeval's keys for spaCy's P/R/F of these counts."""
+    score = PRFScore(tp=tp, fp=n_pred - tp, fn=n_true - tp)
+    return {"precision": score.precision, "recall": score.recall, "f1-score": score.fscore}
 
 
 def token_report(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Dict, Sequence, Set
 
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc
 from spacy.training import Example
 
@@ -17,13 +18,12 @@ def unseen_scores(examples: Sequence[Example], seen: Set[str]) -> Dict[str, floa
     span and label, as spaCy's scorer). ``gold``/``predicted`` count them."""
     gold = _unseen_spans([eg.reference for eg in examples], seen)
     predicted = _unseen_spans([eg.predicted for eg in examples], seen)
-    correct = len(gold & predicted)
-    p = correct / len(predicted) if predicted else 0.0
-    r = correct / len(gold) if gold else 0.0
+    score = PRFScore()
+    score.score_set(predicted, gold)
     return {
-        "ents_p": p,
-        "ents_r": r,
-        "ents_f": 2 * p * r / (p + r) if p + r else 0.0,
+        "ents_p": score.precision,
+        "ents_r": score.recall,
+        "ents_f": score.fscore,
         "gold": float(len(gold)),
         "predicted": float(len(predicted)),
     }
