@@ -78,7 +78,7 @@ def make_nlp(encoder_path, **encoder_settings):
     """A blank English pipeline with an uninitialized ctx_ner on ``encoder_path``, its
     encoder in exact fp32 unless the settings say otherwise (the default, "auto", is
     bf16 at inference on CPUs that have it, where logits move by a bf16 step with the
-    batch; tests/models/pytorch/test_precision.py tests it)."""
+    batch; tests/models/pytorch/test_compute_dtype.py tests it)."""
     if "@architectures" not in encoder_settings:  # v1/v2 spell it otherwise
         encoder_settings.setdefault("cpu_precision", "fp32")
     nlp = spacy.blank("en")

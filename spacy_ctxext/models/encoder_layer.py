@@ -17,10 +17,10 @@ from thinc.types import Floats2d
 from ..channels.base import channel_rows, initialize_channels, table_rows
 from ..planning.batch_plan import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
 from .memory import memory_settings, token_index
+from .pytorch.compute_dtype import Precision, run_precision
 from .pytorch.context_net import ContextNet, run_plan
 from .pytorch.net_loading import load_pretrained
 from .pytorch.positions import usable_positions
-from .pytorch.precision import Precision, run_precision
 from .pytorch.quantization import use_cpu_quantize
 from .settings import EncoderSettings
 

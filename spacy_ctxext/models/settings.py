@@ -51,7 +51,7 @@ class EncoderSettings:
     mixed_precision: autocast dtype on GPU ("bfloat16", "float16") or null for fp32.
     cpu_precision: how the encoder computes on CPU. "auto" (the default): at inference,
         bfloat16 on a CPU with AMX, int8 on an x86 CPU with VNNI but no AMX, else fp32;
-        fp32 in training (``models.pytorch.precision.auto_cpu_precision``). "fp32": exact
+        fp32 in training (``models.pytorch.compute_dtype.auto_cpu_precision``). "fp32": exact
         fp32 always; "bf16": bfloat16 autocast, in training too; "int8": the linear
         layers in int8 at inference (a quantized copy; saved weights stay fp32). v1/v2
         configs spell it ``cpu_bfloat16`` / ``cpu_quantize`` (``legacy_cpu_precision``).

@@ -5,7 +5,7 @@ their precision."""
 import spacy
 from util import TRAIN_DATA, encoder_of, entities
 
-from spacy_ctxext.models.pytorch.precision import AUTO_ENV
+from spacy_ctxext.models.pytorch.compute_dtype import AUTO_ENV
 from spacy_ctxext.models.settings import EncoderSettings
 
 FP32 = {"components": {"ctx_ner": {"model": {"encoder": {"cpu_precision": "fp32"}}}}}

@@ -10,9 +10,9 @@ import pytest
 import torch
 from util import TRAIN_DATA, encoder_of
 
-from spacy_ctxext.models.encoder_layer import encoder_precision
-from spacy_ctxext.models.pytorch import precision
-from spacy_ctxext.models.pytorch.precision import (
+from spacy_ctxext.models.encoder_layer import encoder_precision, get_net
+from spacy_ctxext.models.pytorch import compute_dtype
+from spacy_ctxext.models.pytorch.compute_dtype import (
     AUTO_ENV,
     BF16,
     FP32,
@@ -31,13 +31,15 @@ def cpu_checks(monkeypatch):
     with exact int8 products."""
 
     def pretend(**answers):
-        monkeypatch.setattr(precision.platform, "machine", lambda: "x86_64")
-        monkeypatch.setattr(precision, "int8_matmul_error", lambda: None)
-        monkeypatch.setattr(precision, "_torch_cpu_check", lambda name: answers.get(name, False))
-        precision._detected_choice.cache_clear()
+        monkeypatch.setattr(compute_dtype.platform, "machine", lambda: "x86_64")
+        monkeypatch.setattr(compute_dtype, "int8_matmul_error", lambda: None)
+        monkeypatch.setattr(
+            compute_dtype, "_torch_cpu_check", lambda name: answers.get(name, False)
+        )
+        compute_dtype._detected_choice.cache_clear()
 
     yield pretend
-    precision._detected_choice.cache_clear()
+    compute_dtype._detected_choice.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,7 @@ def test_auto_at_inference_follows_the_cpu(cpu_checks, checks, chosen):
 
 def test_auto_is_fp32_where_int8_products_fail(cpu_checks, monkeypatch):
     cpu_checks(_is_vnni_supported=True)
-    monkeypatch.setattr(precision, "int8_matmul_error", lambda: "no int8 GEMM")
+    monkeypatch.setattr(compute_dtype, "int8_matmul_error", lambda: "no int8 GEMM")
     assert auto_cpu_precision() == (
         "fp32",
         "no AMX, and int8 products are not available (no int8 GEMM)",
@@ -78,17 +80,17 @@ def test_auto_is_fp32_where_int8_products_fail(cpu_checks, monkeypatch):
 
 
 def test_auto_is_fp32_off_x86(monkeypatch):
-    monkeypatch.setattr(precision.platform, "machine", lambda: "aarch64")
-    precision._detected_choice.cache_clear()
+    monkeypatch.setattr(compute_dtype.platform, "machine", lambda: "aarch64")
+    compute_dtype._detected_choice.cache_clear()
     try:
         assert auto_cpu_precision()[0] == "fp32"
     finally:
-        precision._detected_choice.cache_clear()
+        compute_dtype._detected_choice.cache_clear()
 
 
 def test_auto_logs_its_choice_once(cpu_checks, caplog):
     cpu_checks(_is_amx_tile_supported=True)
-    precision._log_auto_choice.cache_clear()
+    compute_dtype._log_auto_choice.cache_clear()
     with caplog.at_level(logging.INFO, logger="spacy_ctxext"):
         for _ in range(3):
             run_precision(None, "auto", CPU, is_train=False)
@@ -129,13 +131,16 @@ def test_auto_predictions_are_close_to_fp32(trained_nlp, usage_settings, monkeyp
     assert encoder_of(trained_nlp).attrs["cpu_precision"] == "fp32"  # make_nlp asks for it
     fp32 = model.predict(docs)
     usage_settings(cpu_precision="auto")
-    for forced in ("bf16", "int8"):
-        monkeypatch.setenv(AUTO_ENV, forced)
-        assert encoder_precision(encoder_of(trained_nlp), CPU).name == forced
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CpuBfloat16Warning)
-            other = model.predict(docs)
-        assert any(not np.array_equal(a, b) for a, b in zip(fp32, other))
-        for a, b in zip(fp32, other):
-            assert b.dtype == np.float32
-            np.testing.assert_allclose(a, b, atol=0.1 * float(np.abs(a).max()))
+    try:
+        for forced in ("bf16", "int8"):
+            monkeypatch.setenv(AUTO_ENV, forced)
+            assert encoder_precision(encoder_of(trained_nlp), CPU).name == forced
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CpuBfloat16Warning)
+                other = model.predict(docs)
+            assert any(not np.array_equal(a, b) for a, b in zip(fp32, other))
+            for a, b in zip(fp32, other):
+                assert b.dtype == np.float32
+                np.testing.assert_allclose(a, b, atol=0.1 * float(np.abs(a).max()))
+    finally:  # the int8 copy stays on the session's net otherwise, and run_plan would use it
+        get_net(encoder_of(trained_nlp)).set_inference_encoder(None)
