@@ -23,12 +23,12 @@ from spacy.training import Example
 
 from spacy_ctxext.benchmark.measure import environment
 from spacy_ctxext.models.encoder_layer import apply_usage_settings
-from spacy_ctxext.pipeline.ctx_ner import ctx_ner_encoder
+from spacy_ctxext.pipeline.ctx_ner import ctx_ner_encoder_layer
 from spacy_ctxext.training.readers import read_docbin
 
 
 def run(nlp, texts, batch_size, batch_wordpieces):
-    apply_usage_settings(ctx_ner_encoder(nlp), {"batch_wordpieces": batch_wordpieces})
+    apply_usage_settings(ctx_ner_encoder_layer(nlp), {"batch_wordpieces": batch_wordpieces})
     start = time.perf_counter()
     docs = list(nlp.pipe(texts, batch_size=batch_size))
     return time.perf_counter() - start, docs

@@ -12,7 +12,7 @@ from spacy.training import Example
 
 from spacy_ctxext.decoding.bio import bio_tag_names
 from spacy_ctxext.decoding.tags import decode_docs
-from spacy_ctxext.pipeline.ctx_ner import ctx_ner_encoder
+from spacy_ctxext.pipeline.ctx_ner import ctx_ner_encoder_layer
 from spacy_ctxext.pipeline.entities import set_doc_entities
 
 WORDS = (
@@ -97,7 +97,7 @@ def entities(doc):
 
 def encoder_of(nlp):
     """The ctx_ner encoder layer (its ``attrs`` hold the EncoderSettings)."""
-    return ctx_ner_encoder(nlp)
+    return ctx_ner_encoder_layer(nlp)
 
 
 def is_valid_bio(tags, names):

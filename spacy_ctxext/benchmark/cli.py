@@ -31,7 +31,7 @@ import torch
 from ..models.encoder_layer import get_net
 from ..models.pytorch.net_loading import resolve_encoder_name
 from ..models.settings import CPU_PRECISIONS, DEFAULT_BATCH_WORDPIECES, DEFAULT_ENCODER
-from ..pipeline.ctx_ner import ctx_ner_encoder
+from ..pipeline.ctx_ner import ctx_ner_encoder_layer
 from .host import STAGES, ReplayEncoder, host_runners
 from .measure import environment, median_run, rss_mb, timed
 from .pipelines import (
@@ -95,7 +95,7 @@ def host_path(args, encoder: str) -> dict:
             trials[key].append(run())
     stages = {k: median_run(trials[k], "ctx_ner_host_words_per_s") for k in STAGE_RUNNERS}
     pipes = {k: median_run(trials[k], "words_per_s") for k in ("pipe_texts", "pipe_docs")}
-    replay = get_net(ctx_ner_encoder(nlp)).inference_encoder
+    replay = get_net(ctx_ner_encoder_layer(nlp)).inference_encoder
     calls = {"encoder_runs": replay.misses} if isinstance(replay, ReplayEncoder) else {}
     return {"docs": len(texts), "host": {**stages, **pipes}, **calls}
 

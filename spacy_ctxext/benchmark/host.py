@@ -33,7 +33,7 @@ import torch
 from ..decoding.tags import decode_docs
 from ..models.encoder_layer import get_net, plan_docs
 from ..models.pytorch.context_net import as_long, run_plan
-from ..pipeline.ctx_ner import ctx_ner_encoder, ctx_ner_pipe
+from ..pipeline.ctx_ner import ctx_ner_encoder_layer, ctx_ner_pipe
 from ..tokenization.word_cache import word_cache, word_cache_off
 from ..tokenization.wordpieces import tokenize_docs
 
@@ -85,7 +85,7 @@ class ReplayEncoder(torch.nn.Module):
 
 def use_replay_encoder(nlp) -> ReplayEncoder:
     """Run ``nlp``'s ctx_ner with its encoder (or its int8 copy) replayed at inference."""
-    net = get_net(ctx_ner_encoder(nlp))
+    net = get_net(ctx_ner_encoder_layer(nlp))
     encoder = net.inference_encoder or net.encoder
     assert encoder is not None, "the pipeline's encoder is not loaded"
     replay = ReplayEncoder(encoder)
@@ -95,18 +95,18 @@ def use_replay_encoder(nlp) -> ReplayEncoder:
 
 def use_null_encoder(nlp) -> None:
     """Run ``nlp``'s ctx_ner with the null encoder at inference."""
-    net = get_net(ctx_ner_encoder(nlp))
+    net = get_net(ctx_ner_encoder_layer(nlp))
     net.set_inference_encoder(NullEncoder(net.width))
 
 
 def clear_word_cache(nlp) -> None:
-    cache = word_cache(get_net(ctx_ner_encoder(nlp)).backend)
+    cache = word_cache(get_net(ctx_ner_encoder_layer(nlp)).backend)
     if cache is not None:
         cache.clear()
 
 
 def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str, float]:
-    ner, encoder = ctx_ner_pipe(nlp), ctx_ner_encoder(nlp)
+    ner, encoder = ctx_ner_pipe(nlp), ctx_ner_encoder_layer(nlp)
     net = get_net(encoder).eval()
     device = net.empty.device
     seconds = dict.fromkeys(STAGES, 0.0)
@@ -174,7 +174,7 @@ def host_runners(
         return stages(limit, cold=False)
 
     def stages_offset_path(limit=None) -> dict:
-        with word_cache_off(get_net(ctx_ner_encoder(nlp)).backend):
+        with word_cache_off(get_net(ctx_ner_encoder_layer(nlp)).backend):
             return stages(limit)
 
     def pipe_texts(limit=None) -> dict:

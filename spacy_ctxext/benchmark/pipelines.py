@@ -13,7 +13,7 @@ from ..decoding.bio import spans_to_tags
 from ..models.encoder_layer import apply_usage_settings, encoder_precision, get_net, plan_docs
 from ..models.pytorch.context_net import as_long
 from ..models.pytorch.net_loading import resolve_encoder_name
-from ..pipeline.ctx_ner import ctx_ner_encoder  # also registers ctx_ner
+from ..pipeline.ctx_ner import ctx_ner_encoder_layer  # also registers ctx_ner
 
 INIT_TEXTS = [
     "John_PER Smith_PER flew from London_LOC to Paris_LOC for Reuters_ORG .",
@@ -73,7 +73,7 @@ def ctx_ner_pipeline(args, encoder: str, cpu_precision: Optional[str] = None):
     usage["batch_wordpieces"] = args.batch_wordpieces
     nlp = spacy.load(args.model)
     # After loading, not through config=: a v1/v2 encoder spells cpu_precision otherwise.
-    apply_usage_settings(ctx_ner_encoder(nlp), usage)
+    apply_usage_settings(ctx_ner_encoder_layer(nlp), usage)
     nlp.max_length = 10**9
     return nlp
 
@@ -118,7 +118,7 @@ def build_spacy_transformers(encoder: str, gpu: bool):
 
 def bare_encoder(nlp, texts: List[str], batch_size: int) -> Callable[..., int]:
     """(c): plan ctx_ner's windows in chunks of batch_size docs; return a forward runner."""
-    encoder = ctx_ner_encoder(nlp)
+    encoder = ctx_ner_encoder_layer(nlp)
     net = get_net(encoder).eval()
     device = net.empty.device
     dtype = encoder_precision(encoder, device).autocast

@@ -50,7 +50,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def get_net(encoder: Model) -> ContextNet:
-    """The encoder's torch module, loaded (initialized or deserialized)."""
+    """The encoder layer's net (its ``ContextNet``), loaded (initialized or deserialized)."""
     net = encoder.shims[0]._model
     if not net.is_loaded:
         raise ValueError(

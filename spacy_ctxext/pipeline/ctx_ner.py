@@ -31,7 +31,7 @@ __all__ = [
     "DEFAULT_SPANS_KEY",
     "SavedPipelineError",
     "UnalignedEntitiesWarning",
-    "ctx_ner_encoder",
+    "ctx_ner_encoder_layer",
     "ctx_ner_pipe",
     "make_ctx_ner",
 ]
@@ -238,6 +238,7 @@ def ctx_ner_pipe(nlp: Language) -> CtxNER:
     raise ValueError(f"The pipeline has no ctx_ner component (its components: {names}).")
 
 
-def ctx_ner_encoder(nlp: Language) -> Model:
-    """The encoder layer (``spacy-ctxext.ContextEncoder``) of ``ctx_ner_pipe(nlp)``."""
+def ctx_ner_encoder_layer(nlp: Language) -> Model:
+    """The encoder layer (the thinc Model of ``spacy-ctxext.ContextExtendedTransformer``)
+    of ``ctx_ner_pipe(nlp)``."""
     return ctx_ner_pipe(nlp).model.layers[0]
