@@ -52,3 +52,18 @@ def test_entry_point_resolves_to_the_registered_function(group, name, target):
     else:
         assert REGISTRIES[group].get(name) is function
     assert not name.startswith("spacy.")
+
+
+def test_the_factory_entry_point_loads_no_model_code():
+    """spaCy imports every factory entry point on each ``Language()``: ctx_ner's must not
+    bring in the encoder layer, the net or transformers (a fresh interpreter, to see it)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, spacy_ctxext.pipeline; "
+        "print(sorted(m for m in sys.modules if m.startswith(('spacy_ctxext.models.', "
+        "'transformers'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['spacy_ctxext.models.settings']"

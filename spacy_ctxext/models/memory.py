@@ -1,4 +1,6 @@
-"""A compressed memory of each whole document that every token reads before the head.
+"""The document memory's settings and registered blocks, and which slot each token reads.
+
+A compressed memory of each whole document that every token reads before the head.
 
 Windows see a few hundred wordpieces; a name's other mentions may be pages away. The
 type memory keeps one slot per normalised word form of a doc, the mean of the token
@@ -7,23 +9,19 @@ vectors of all its occurrences, and each token reads its own type's slot: a gate
 exactly the model without memory. Summary slots (``summary_memory``) are the other kind:
 a few learned queries pool the whole doc, and every token reads all of its doc's slots.
 
-Written in one pass and linear in tokens: slots are sums accumulated batch by batch
-(``write``), then read once all batches of the docs have run (``read``). The head is
-linear, so reading can be done on the logits: ``head(v + g * W s) = head(v) +
-head_W (g * W s)``, and no token vector has to outlive its batch. Docs never read each
-other's slots: a slot's key is (doc, word form).
+Written in one pass and linear in tokens (``pytorch.memory_writer``), by the torch
+modules of ``pytorch.type_memory`` and ``pytorch.summary_memory``. Docs never read each
+other's slots: a slot's key is (doc, word form), numbered here on the host
+(``token_slots``).
 """
 
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 from spacy.attrs import LOWER
 from spacy.tokens import Doc
 from spacy.util import registry
-
-from .pytorch.summary_memory import GATE_SCALE, SummaryMemory, SummaryWriter
 
 
 @dataclass(frozen=True)
@@ -106,87 +104,6 @@ def token_slots(docs: Sequence[Doc], min_count: int) -> np.ndarray:
     return renumber[slots].astype(np.int64)
 
 
-class TypeMemory(torch.nn.Module):
-    """The learned part: what a token reads from its slot, and the gate."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.read_proj = torch.nn.Linear(width, width, bias=False)
-        # Zero: a fresh memory adds nothing, so the model starts as the one without it.
-        self.gate = torch.nn.Parameter(torch.zeros(width))
-
-    def slot_logits(
-        self, sums: torch.Tensor, counts: torch.Tensor, head: torch.nn.Linear
-    ) -> torch.Tensor:
-        """Per slot, what reading it adds to the logits of its tokens (no head bias)."""
-        means = sums / counts.clamp(min=1).unsqueeze(1)
-        gate = GATE_SCALE * self.gate
-        return torch.nn.functional.linear(gate * self.read_proj(means), head.weight)
-
-
-class TypeWriter:
-    """The type slots' sums, written batch by batch; read once all batches have run."""
-
-    def __init__(self, slots: np.ndarray, memory: TypeMemory, device: torch.device) -> None:
-        self.slots = torch.from_numpy(slots).to(device)
-        self.memory = memory
-        n_slots = int(slots.max()) + 1 if len(slots) else 0
-        self.sums = torch.zeros((n_slots, memory.read_proj.in_features), device=device)
-        self.counts = torch.zeros(n_slots, device=device)
-
-    def write(self, vectors: torch.Tensor, tokens: torch.Tensor) -> None:
-        slots = self.slots[tokens]
-        keep = slots >= 0
-        if bool(keep.any()):
-            # In place (a copy per batch would make a long doc quadratic); autograd still
-            # records it, so the slot means train the encoder too.
-            self.sums.index_add_(0, slots[keep], vectors[keep].float())
-            self.counts.index_add_(0, slots[keep], torch.ones_like(slots[keep], dtype=torch.float))
-
-    def read(self, head: torch.nn.Linear) -> torch.Tensor:
-        """(tokens, labels): each token's slot read (zeros for tokens without a slot)."""
-        extra = torch.zeros((len(self.slots), head.out_features), device=self.sums.device)
-        if len(self.counts):
-            added = self.memory.slot_logits(self.sums, self.counts, head)
-            has_slot = self.slots >= 0
-            extra[has_slot] = added[self.slots[has_slot]]
-        return extra
-
-
-class MemoryWriter:
-    """One forward pass's document memory: each batch's vectors are written to it and
-    turned into logits; the tokens read the memory once all batches have run."""
-
-    def __init__(
-        self,
-        index: TokenIndex,
-        head: torch.nn.Linear,
-        device: torch.device,
-        memory: Optional[TypeMemory] = None,
-        summary: Optional[SummaryMemory] = None,
-    ) -> None:
-        self.head = head
-        self.parts: List[Any] = []
-        if memory is not None:
-            assert index.slots is not None, "a type memory needs token_index's slots"
-            self.parts.append(TypeWriter(index.slots, memory, device))
-        if summary is not None:
-            self.parts.append(SummaryWriter(index.doc_ids, summary, device))
-
-    def write(self, vectors: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Write the vectors of ``tokens`` (indices into the docs' tokens); returns their
-        logits without memory (the head's), for ``read`` to complete."""
-        for part in self.parts:
-            part.write(vectors, tokens)
-        return self.head(vectors)
-
-    def read(self, logits: torch.Tensor) -> torch.Tensor:
-        """The logits with what each token reads from its doc's memory added."""
-        for part in self.parts:
-            logits = logits + part.read(self.head)
-        return logits
-
-
 def memory_settings(value: Optional[Dict[str, Any]]) -> Optional[MemorySettings]:
     """The settings saved in a model's attrs or a net's bytes (None: no memory)."""
     return None if value is None else MemorySettings(**value)
@@ -194,10 +111,7 @@ def memory_settings(value: Optional[Dict[str, Any]]) -> Optional[MemorySettings]
 
 __all__: List[str] = [
     "MemorySettings",
-    "MemoryWriter",
     "TokenIndex",
-    "TypeMemory",
-    "TypeWriter",
     "configure_document_memory",
     "configure_document_memory_v2",
     "memory_settings",

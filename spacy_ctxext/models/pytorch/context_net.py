@@ -14,8 +14,10 @@ from tokenizers import Tokenizer
 from ...channels.base import Channel
 from ...planning.batch_plan import BatchPlan, EncoderBatch, split_batch
 from ...tokenization.wordpieces import load_backend, special_tokens
-from ..memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
+from ..memory import MemorySettings, TokenIndex
+from .memory_writer import MemoryWriter
 from .summary_memory import SummaryMemory
+from .type_memory import TypeMemory
 
 if TYPE_CHECKING:  # transformers loads only when an encoder is built
     # From their modules: the package's top-level names are typed as its dummy objects.

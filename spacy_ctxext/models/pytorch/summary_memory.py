@@ -1,6 +1,6 @@
 """Summary slots: a few learned queries pool each whole document; every token reads them.
 
-The type memory (``memory``) links a name's mentions; summary slots compress the rest of
+The type memory (``type_memory``) links a name's mentions; summary slots compress the rest of
 the document (its topic, genre, who is around) into ``n_slots`` vectors, Perceiver-style:
 slot ``k`` of a doc is the softmax-weighted mean of the doc's token vectors under query
 ``k``. Each token then attends over its own doc's slots, and a zero-initialised gate adds

@@ -20,8 +20,10 @@ from util import (
 )
 
 from spacy_ctxext.models.encoder_layer import get_net
-from spacy_ctxext.models.memory import MemorySettings, MemoryWriter, TokenIndex, TypeMemory
+from spacy_ctxext.models.memory import MemorySettings, TokenIndex
+from spacy_ctxext.models.pytorch.memory_writer import MemoryWriter
 from spacy_ctxext.models.pytorch.summary_memory import SummaryMemory, SummaryWriter
+from spacy_ctxext.models.pytorch.type_memory import TypeMemory
 
 SLOTS_ONLY = {"@architectures": "spacy-ctxext.DocumentMemory.v2", "type_memory": False}
 
