@@ -221,6 +221,7 @@ def as_lines(tags):
     return "".join(f"w {tag}\n" if tag else "\n" for tag in tags)
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=60, deadline=None)
 @given(sentences=sentences_strategy)
 def test_iob1_and_iob2_give_the_same_spans(tmp_path_factory, vocab, sentences):

@@ -119,6 +119,7 @@ def entity_spans(draw):
     return n, spans
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=200, deadline=None)
 @given(entity_spans())
 def test_spans_to_tags_and_back(args):

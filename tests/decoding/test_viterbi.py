@@ -65,6 +65,7 @@ def random_bio(rng, length, num_labels, entity_rate=0.1):
     return tags
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=300, deadline=None)
 @given(
     st.integers(0, 40),
@@ -80,6 +81,7 @@ def test_random_scores_decode_to_valid_sequences(length, num_labels, seed, scale
     assert is_valid_bio(tags, names)
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 2), st.integers(0, 2**32 - 1))
 def test_matches_brute_force(length, num_labels, seed):
@@ -93,6 +95,7 @@ def test_matches_brute_force(length, num_labels, seed):
     assert path_score(log_probs, decode(log_probs, names)) == pytest.approx(best, abs=1e-9)
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 300),
@@ -171,6 +174,7 @@ def decode_each(batch, names):
     return decode_joined(joined, [len(scores) for scores in batch], names)
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 60), max_size=8), st.integers(1, 3), st.integers(0, 2**32 - 1))
 def test_joined_sequences_decode_as_each_alone(lengths, num_labels, seed):

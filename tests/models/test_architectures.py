@@ -23,6 +23,7 @@ def test_window_beyond_encoder_positions_fails_at_initialize(tiny_bert):
         nlp.initialize(lambda: make_examples(nlp))
 
 
+@pytest.mark.slow  # starts worker processes
 def test_pipe_with_two_processes(saved, one_torch_thread):
     nlp = spacy.load(saved)
     texts = [t for t, _ in TRAIN_DATA] + ["", STORY * 5, "Mary \u200b in 東京 ."]

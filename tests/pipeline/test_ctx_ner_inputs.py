@@ -41,6 +41,7 @@ def million(trained_nlp):
     return trained_nlp((STORY * (10**6 // len(STORY) + 1))[: 10**6])
 
 
+@pytest.mark.slow  # a 1M-character doc
 def test_million_character_document(million):
     assert len(million.text) == 10**6
     assert_valid(million)
@@ -100,6 +101,7 @@ def test_preset_entities_and_overwrite(trained_nlp, overwrite, monkeypatch):
         assert (19, 27, "LOC") in entities(doc)
 
 
+@pytest.mark.slow  # a 1M-character doc
 def test_mixed_batch_equals_one_by_one(trained_nlp, odd_texts, million):
     texts = list(odd_texts.values()) + [t for t, _ in TRAIN_DATA]
     docs = [trained_nlp.make_doc(t) for t in texts]
@@ -118,6 +120,7 @@ def test_mixed_batch_equals_one_by_one(trained_nlp, odd_texts, million):
         )
 
 
+@pytest.mark.slow  # hypothesis
 @settings(
     max_examples=100,
     deadline=None,

@@ -103,6 +103,7 @@ def test_overlapping_gold_entities(fresh):
     assert targets == ["B-LOC", "I-LOC", "O", "O"]
 
 
+@pytest.mark.slow  # spacy train
 def test_interrupted_training_leaves_loadable_models(tiny_bert, tmp_path, monkeypatch):
     from spacy.cli.train import train
 

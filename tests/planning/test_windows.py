@@ -178,6 +178,7 @@ def planning_inputs(draw):
     return n, tokens, sentences, window, context
 
 
+@pytest.mark.slow  # hypothesis: 300 examples
 @settings(max_examples=300, deadline=None, database=None)
 @given(planning_inputs())
 def test_plan_invariants_property(args):
@@ -202,6 +203,7 @@ def test_plan_invariants_property(args):
             assert cut == prev + budget
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=100, deadline=None, database=None)
 @given(st.lists(planning_inputs(), min_size=1, max_size=5), st.booleans())
 def test_joined_docs_are_planned_as_each_doc_alone(docs, isolate):
@@ -259,6 +261,7 @@ def test_pack_by_budget_all_overlong():
     assert [b.tolist() for b in batches] == [[1], [0], [2]]
 
 
+@pytest.mark.slow  # hypothesis
 @settings(max_examples=300, deadline=None, database=None)
 @given(
     st.lists(st.integers(1, 600), max_size=60),
