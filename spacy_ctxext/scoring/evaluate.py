@@ -131,7 +131,7 @@ def evaluate_pipeline(
     The first of ``protocols`` (raw text by default) gives the top-level scores, labelled
     by ``protocol``; the others are under ``other_protocols``, each with the same keys.
     seen: a training DocBin; adds ``unseen``, the scores on entities whose string is not
-        one of its entities' (see ``spacy_ctxext.training.gazetteer.unseen_scores``).
+        one of its entities' (see ``spacy_ctxext.scoring.unseen.unseen_scores``).
     """
     if not protocols:
         raise ValueError("no protocol to score: give at least one of " + ", ".join(PROTOCOLS))

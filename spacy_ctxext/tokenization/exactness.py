@@ -9,7 +9,7 @@ whitespace to ' ', spaces around CJK characters, lowercase, accents stripped), a
 Unicode normal form composes a character with a preceding ' '; the splitters cut at every
 Unicode whitespace character (so at each ' ' a word ends), and the later pre-tokenizers
 and the models (WordPiece, WordLevel, BPE without dropout) work on one pre-token at a
-time. tests/test_word_cache.py checks the claim on hard and random texts.
+time. tests/tokenization/test_word_cache.py checks the claim on hard and random texts.
 """
 
 from typing import Any, Dict, List, Optional
