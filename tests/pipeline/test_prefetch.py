@@ -50,9 +50,12 @@ def test_pipe_predicts_as_without_the_worker(trained_nlp, monkeypatch, batch_siz
 
 def test_plans_are_made_in_the_worker_one_batch_ahead(trained_nlp, monkeypatch, worker):
     events = []
+    second_planned = threading.Event()
 
     def spy(encoder, docs):
         events.append(("plan", docs[0].text, threading.current_thread().name))
+        if docs[0].text == "Peter .":
+            second_planned.set()
         return plan_docs(encoder, docs)
 
     monkeypatch.setattr(prefetch, "plan_docs", spy)
@@ -61,7 +64,10 @@ def test_plans_are_made_in_the_worker_one_batch_ahead(trained_nlp, monkeypatch, 
     out = trained_nlp.get_pipe("ctx_ner").pipe(stream, batch_size=1)
     first = next(out)
     assert first.text == "Mary ."
-    # The second batch's plan was asked for before the first batch was handed out.
+    # The second batch's plan was asked for before the first batch was handed out: the
+    # worker makes it with nothing more pulled from `out` (it may not have begun yet when
+    # `next` returns, hence the wait; had it not been submitted, the wait would time out).
+    assert second_planned.wait(timeout=30)
     assert [e[1] for e in events] == ["Mary .", "Peter ."]
     assert all(e[2].startswith("ctx_ner-plan") for e in events)
     assert [d.text for d in out] == ["Peter .", "Paris ."]
