@@ -97,6 +97,7 @@ def test_cli_on_two_nodes_refuses_a_second_run(cluster, model_dir, code_file, tm
     """A CLI process on the cluster: entities as nlp.pipe's, each doc once, actors on both
     nodes importing this checkout; a second run on its output meanwhile is refused."""
     head, worker = cluster
+    _wait_until_idle(head.address)
     texts = corpus(tmp_path / "in", slow=True)
     out = tmp_path / "out"
     args = cli_args(model_dir, code_file, tmp_path / "in", out, head.address)
@@ -130,6 +131,7 @@ def test_a_removed_node_loses_nothing_and_writes_nothing_twice(
     """The worker node is removed once it has committed a part and while its actor holds
     a batch: its actor restarts on the head, its batches are retried there."""
     head, worker = cluster
+    _wait_until_idle(head.address)
     texts = corpus(tmp_path / "in", n_files=4, per_file=5, slow=True)
     out = tmp_path / "out"
     start = time.time()
@@ -154,6 +156,21 @@ def test_a_removed_node_loses_nothing_and_writes_nothing_twice(
     entities, manifest = read_output(out)  # read_output asserts each id once
     assert sorted(manifest) == sorted(texts)
     assert by_doc(entities) == expected_entities(model_dir, texts)
+
+
+def _wait_until_idle(address, seconds=60):
+    """Wait until every CPU of the cluster is free. An earlier run's actors give theirs back
+    a few seconds after its driver exits; a run started before then has its actors spread
+    over the CPUs that are free, i.e. both on the head, and the worker node does no work."""
+    ray.init(address=address)
+    try:
+        idle = _wait_for(
+            lambda: ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"],
+            seconds,
+        )
+    finally:
+        ray.shutdown()
+    assert idle, f"the cluster's CPUs were not all free within {seconds} s"
 
 
 def _wait_for(condition, seconds):
