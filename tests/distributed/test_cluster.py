@@ -159,9 +159,9 @@ def test_a_removed_node_loses_nothing_and_writes_nothing_twice(
 
 
 def _wait_until_idle(address, seconds=60):
-    """Wait until every CPU of the cluster is free. An earlier run's actors give theirs back
-    a few seconds after its driver exits; a run started before then has its actors spread
-    over the CPUs that are free, i.e. both on the head, and the worker node does no work."""
+    """Wait until every CPU of the cluster is free. A run started a second after the earlier
+    one's driver exited had both actors on the head and none on the worker node, most likely
+    because the earlier actor on the worker still held its one CPU."""
     ray.init(address=address)
     try:
         idle = _wait_for(
