@@ -98,7 +98,10 @@ def train_command(
         "--gpu-id", str(gpu_id),
     ]  # fmt: skip
     if config.startswith("anchor"):
+        from spacy_ctxext.extras import import_spacy_transformers
         from spacy_ctxext.models.pytorch.net_loading import resolve_encoder_name
+
+        import_spacy_transformers(f"The anchor arm {arm} (configs/{config}.cfg)")
 
         command += ["--paths.encoder", resolve_encoder_name(encoder)]
     else:

@@ -4,6 +4,8 @@ Session and module fixtures are shared: tests change them only through ``monkeyp
 (``setitem`` on ``cfg``/``attrs``), which restores them. Plain helpers are in util.py.
 """
 
+import importlib.util
+
 import pytest
 import spacy
 from util import (
@@ -24,6 +26,11 @@ from spacy_ctxext.tokenization.wordpieces import load_backend
 
 # Fixtures whose tests take more than a few seconds (a 10**6-character document).
 SLOW_FIXTURES = {"million"}
+HAS_SPACY_TRANSFORMERS = importlib.util.find_spec("spacy_transformers") is not None
+NO_SPACY_TRANSFORMERS = pytest.mark.skip(
+    reason="needs the spacy-transformers extra (pip install 'spacy-ctxext[spacy-transformers]', "
+    "which pins transformers < 4.53.3); .ci/run runs these in a second environment"
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -36,6 +43,8 @@ def pytest_collection_modifyitems(items):
         ray = "distributed" in item.path.parts
         if hypothesis or ray or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        if "spacy_transformers" in item.keywords and not HAS_SPACY_TRANSFORMERS:
+            item.add_marker(NO_SPACY_TRANSFORMERS)
 
 
 @pytest.fixture(scope="session")

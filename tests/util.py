@@ -58,13 +58,22 @@ def write_vocab(path: Path) -> Path:
     return path
 
 
+def wordpiece_tokenizer(folder: Path, tokenizer_class, **settings):
+    """``tokenizer_class`` over ``write_vocab``'s vocab in ``folder``, lower-casing.
+
+    Read from the folder, not given as ``vocab_file=``: transformers 5 renamed that
+    argument (to ``vocab``) and builds a vocab of the specials alone from the old keyword.
+    """
+    write_vocab(folder / "vocab.txt")
+    return tokenizer_class.from_pretrained(str(folder), do_lower_case=True, **settings)
+
+
 def save_tiny_bert(folder: Path, max_position_embeddings: int = 128, seed: int = 0) -> Path:
     """A 2-layer, 32-wide random BERT and its tokenizer, saved with ``save_pretrained``."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab_file = write_vocab(folder / "vocab.txt")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    tokenizer = wordpiece_tokenizer(folder, BertTokenizerFast)
     config = BertConfig(
         vocab_size=len(tokenizer), max_position_embeddings=max_position_embeddings, **TINY_SIZES
     )

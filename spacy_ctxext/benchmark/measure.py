@@ -12,6 +12,8 @@ from typing import Callable, List
 import spacy
 import torch
 
+from ..extras import installed_version
+
 
 def rss_mb(field: str = "VmHWM") -> float:
     """Peak (VmHWM) or current (VmRSS) resident memory, MB.
@@ -80,7 +82,7 @@ def environment(gpu_id: int) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "spacy": spacy.__version__,
-        "spacy_transformers": version("spacy-transformers"),
+        "spacy_transformers": installed_version("spacy-transformers"),
         "transformers": version("transformers"),
         "device": torch.cuda.get_device_name(gpu_id) if gpu else cpu_name(),
         "torch_threads": torch.get_num_threads(),

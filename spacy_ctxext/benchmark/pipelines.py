@@ -3,13 +3,13 @@
 from typing import Callable, List, Optional, Tuple
 
 import spacy
-import spacy_transformers  # noqa: F401  (registers the transformer factory)
 import torch
 from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from ..decoding.bio import spans_to_tags
+from ..extras import import_spacy_transformers
 from ..models.encoder_layer import apply_usage_settings, encoder_precision, get_net, plan_docs
 from ..models.pytorch.context_net import as_long
 from ..models.pytorch.net_loading import resolve_encoder_name
@@ -79,7 +79,10 @@ def ctx_ner_pipeline(args, encoder: str, cpu_precision: Optional[str] = None):
 
 
 def build_spacy_transformers(encoder: str, gpu: bool):
+    """(b): a stock spacy-transformers ``transformer`` + ``ner`` on ``encoder``."""
     from transformers import AutoConfig, AutoTokenizer
+
+    import_spacy_transformers("The benchmark's path (b), spacy-transformers + ner,")
 
     limit = min(
         AutoTokenizer.from_pretrained(encoder).model_max_length,

@@ -1,6 +1,8 @@
 """``spacy-ctxext.context_windows.v1``: sentence-aligned context windows as spaCy spans.
 
-For a stock spacy-transformers ``transformer`` component. Windows are sized in
+For a stock spacy-transformers ``transformer`` component. spacy-transformers' registry
+finds it through the ``spacy_span_getters`` entry point (setup.cfg), so this module does
+not import spacy-transformers, an extra. Windows are sized in
 wordpieces with the encoder's own tokenizer when one is named, so they never exceed
 its budget; each window is its core plus context on both sides, and consecutive
 windows overlap by that context.
@@ -11,7 +13,6 @@ from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
 from spacy.tokens import Doc, Span
-from spacy_transformers.util import registry
 from tokenizers import Tokenizer
 
 from ..planning.windows import check_window, plan_windows
@@ -120,9 +121,6 @@ def _cached_backend(name: str) -> Tuple[Tokenizer, Tuple[List[int], List[int]]]:
     return backend, special_tokens(backend)
 
 
-# spacy-transformers adds span_getters to spaCy's registry at import time
-# (spacy_transformers/util.py), which the registry class's type cannot show.
-@registry.span_getters("spacy-ctxext.context_windows.v1")  # type: ignore[attr-defined]
 def configure_context_windows(
     window: int = 512, context: int = 64, tokenizer: Optional[str] = None
 ) -> SpannerT:

@@ -20,6 +20,7 @@ def keep_torch_threads():
         yield
 
 
+@pytest.mark.spacy_transformers
 def test_compare_three_paths(tiny_bert, tmp_path):
     output = tmp_path / "benchmark.json"
     argv = ["--encoder", tiny_bert, "--n-docs", "3", "--words", "300", "--batch-size", "2"]

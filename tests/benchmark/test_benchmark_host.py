@@ -72,6 +72,7 @@ def test_null_encoder_replaces_only_the_inference_forward(tiny_bert):
     assert not np.allclose(trained[0], bias)
 
 
+@pytest.mark.spacy_transformers
 def test_compare_precision_adds_path_q(tiny_bert, tmp_path):
     argv = ["--encoder", tiny_bert, *ARGV, "--compare-precision", "int8"]
     result = main(argv + ["--output", str(tmp_path / "benchmark.json")])

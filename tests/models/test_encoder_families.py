@@ -30,7 +30,7 @@ from util import (
     logits,
     make_examples,
     make_nlp,
-    write_vocab,
+    wordpiece_tokenizer,
 )
 
 from spacy_ctxext.models.encoder_layer import apply_usage_settings, get_net, plan_docs
@@ -102,26 +102,21 @@ def special_names(specials):
     return {**names, "bos_token": cls, "eos_token": sep}
 
 
-def wordpiece(folder, tokenizer_class):
-    return tokenizer_class(vocab_file=str(write_vocab(folder / "vocab.txt")), do_lower_case=True)
-
-
 def roberta_bpe(folder, tokenizer_class):
+    """From the folder's vocab.json and merges.txt (transformers 5 reads no ``vocab_file=``)."""
     byte_level_bpe(ROBERTA_SPECIALS).save_model(str(folder))
-    return tokenizer_class(
-        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt")
-    )
+    return tokenizer_class.from_pretrained(str(folder))
 
 
 def build_bert(folder):
     t = transformers
-    return wordpiece(folder, t.BertTokenizerFast), t.BertModel, t.BertConfig(**SIZES)
+    return wordpiece_tokenizer(folder, t.BertTokenizerFast), t.BertModel, t.BertConfig(**SIZES)
 
 
 def build_electra(folder):
     t = transformers
     config = t.ElectraConfig(embedding_size=16, **SIZES)
-    return wordpiece(folder, t.ElectraTokenizerFast), t.ElectraModel, config
+    return wordpiece_tokenizer(folder, t.ElectraTokenizerFast), t.ElectraModel, config
 
 
 def build_distilbert(folder):
@@ -129,7 +124,7 @@ def build_distilbert(folder):
     config = t.DistilBertConfig(
         dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=POSITIONS
     )
-    return wordpiece(folder, t.DistilBertTokenizerFast), t.DistilBertModel, config
+    return wordpiece_tokenizer(folder, t.DistilBertTokenizerFast), t.DistilBertModel, config
 
 
 def build_roberta(folder):

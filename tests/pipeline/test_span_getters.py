@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import spacy
 from spacy.tokens import Doc
-from spacy_transformers.util import registry
 
 from spacy_ctxext.pipeline.span_getters import configure_context_windows, get_context_windows
 from spacy_ctxext.planning.windows import plan_windows
@@ -68,7 +67,10 @@ def check_windows(doc, spans, window, context, backend=None, overlap=True):
                 assert count_pieces(backend, s) <= window - 2, (s.start, s.end)
 
 
+@pytest.mark.spacy_transformers
 def test_registered():
+    from spacy_transformers.util import registry
+
     getter = registry.span_getters.get(NAME)
     assert getter is configure_context_windows
     spanner = getter(window=64, context=8)
@@ -221,7 +223,10 @@ def test_several_docs(nlp, tiny_bert, tiny_backend):
         check_windows(doc, spans, 32, 4, tiny_backend)
 
 
+@pytest.mark.spacy_transformers
 def test_stock_transformer_component(tiny_bert):
+    import spacy_transformers  # noqa: F401  (registers the transformer factory)
+
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "transformer",

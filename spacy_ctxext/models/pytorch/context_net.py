@@ -22,7 +22,8 @@ from .type_memory import TypeMemory
 if TYPE_CHECKING:  # transformers loads only when an encoder is built
     # From their modules: the package's top-level names are typed as its dummy objects.
     from transformers.modeling_utils import PreTrainedModel
-    from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
+    # The base class: the fast one moved in transformers 5 (tokenization_utils_tokenizers).
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 Specials = Tuple[List[int], List[int]]
 """The special token ids before and after each window (e.g. [CLS] and [SEP])."""
@@ -35,7 +36,7 @@ class ContextNet(torch.nn.Module):
     def __init__(
         self,
         encoder: Optional["PreTrainedModel"] = None,
-        tokenizer: Optional["PreTrainedTokenizerFast"] = None,
+        tokenizer: Optional["PreTrainedTokenizerBase"] = None,
         channels: Optional[Dict[str, Channel]] = None,
     ) -> None:
         super().__init__()

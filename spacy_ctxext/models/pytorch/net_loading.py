@@ -38,7 +38,7 @@ def load_pretrained(settings: EncoderSettings) -> ContextNet:
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
     positions = settings.max_position_embeddings
     if settings.rope_scaling is not None:
-        config.rope_scaling = dict(settings.rope_scaling)
+        set_rope_scaling(config, settings.rope_scaling)
         if "original_max_position_embeddings" in settings.rope_scaling and positions:
             # HF's YaRN then scales by max_position_embeddings / original: set it before
             # the model is built, so that building and loading agree.
@@ -53,6 +53,28 @@ def load_pretrained(settings: EncoderSettings) -> ContextNet:
         extend_position_embeddings(encoder, positions, settings.position_extension)
     tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust)
     return ContextNet(encoder, tokenizer)
+
+
+def set_rope_scaling(config: Any, scaling: Dict[str, Any]) -> None:
+    """Give ``config`` the rotary scaling ``scaling`` (HF's ``rope_scaling`` dict).
+
+    transformers 4 reads ``config.rope_scaling``. transformers 5 reads
+    ``config.rope_parameters``, which also holds ``rope_theta`` (and, for encoders with
+    local and global layers such as ModernBERT, one such dict per layer type): the scaling
+    is merged into each, keeping its theta, since assigning ``rope_scaling`` there would
+    replace the theta with None.
+    """
+    parameters = getattr(config, "rope_parameters", None)
+    if not isinstance(parameters, dict):
+        config.rope_scaling = dict(scaling)
+        return
+    if parameters and all(isinstance(value, dict) for value in parameters.values()):
+        config.rope_parameters = {
+            layer_type: {**layer_parameters, **scaling}
+            for layer_type, layer_parameters in parameters.items()
+        }
+    else:
+        config.rope_parameters = {**parameters, **scaling}
 
 
 def with_attention(

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from util import TINY_SIZES, write_vocab
+from util import TINY_SIZES, wordpiece_tokenizer
 
 from spacy_ctxext.models.pytorch.context_net import ContextNet
 from spacy_ctxext.models.pytorch.net_loading import load_pretrained
@@ -204,7 +204,7 @@ def tiny_llama(tmp_path_factory):
     from transformers import BertTokenizerFast, LlamaConfig, LlamaModel
 
     folder = tmp_path_factory.mktemp("tiny_llama")
-    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder / "vocab.txt")))
+    tokenizer = wordpiece_tokenizer(folder, BertTokenizerFast)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         num_key_value_heads=2,
