@@ -30,6 +30,7 @@ from ..training.gazetteer import entity_labels
 from ..training.readers import read_docbin, unannotated_copy
 from .breakdown import entity_breakdown
 from .consistency import entity_consistency
+from .paired import doc_counts
 from .tag_reports import _plain, aligned_iob2_tags, iob2_tags, seqeval_reports
 from .unseen import unseen_scores
 
@@ -180,6 +181,7 @@ def score_examples(
         "consistency": entity_consistency(annotated),
         "breakdown": entity_breakdown(annotated),
         **unseen,
+        "doc_counts": doc_counts(annotated),  # for paired bootstraps (scoring/paired.py)
         "docs": len(examples),
         "docs_scored": len(annotated),
         "tokens": sum(len(eg.reference) for eg in examples),
