@@ -42,6 +42,8 @@ def build_context_extended_transformer_v4(
     cpu_precision: str = DEFAULTS.cpu_precision,
     attn_implementation: str = DEFAULTS.attn_implementation,
     trust_remote_code: bool = DEFAULTS.trust_remote_code,
+    retrieved_passages: int = DEFAULTS.retrieved_passages,
+    passage_pieces: int = DEFAULTS.passage_pieces,
     # Any, not Channel: confection validates the unresolved blocks of a dict argument
     # against its value type; each value is checked to be a Channel at initialize.
     channels: Optional[Dict[str, Any]] = None,

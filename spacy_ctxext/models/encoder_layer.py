@@ -81,7 +81,9 @@ def _fit_settings(encoder: Model, settings: EncoderSettings) -> None:
     assert net.encoder is not None  # get_net checked that the net is loaded
     prefix, suffix = net.specials
     fitted = settings.fitted(
-        positions=usable_positions(net.encoder), n_special=len(prefix) + len(suffix)
+        positions=usable_positions(net.encoder),
+        n_special=len(prefix) + len(suffix),
+        n_suffix=len(suffix),
     )
     encoder.attrs.update(fitted.to_attrs())
 
@@ -162,6 +164,8 @@ def plan_docs(
         batch_wordpieces=settings.batch_wordpieces,
         token_channels=token_channels,
         trim_after_tokens=trim_after_tokens,
+        retrieved_passages=settings.retrieved_passages,
+        passage_pieces=settings.passage_pieces,
     )
 
 

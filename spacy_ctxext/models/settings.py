@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from thinc.api import Model
 
+from ..planning.retrieval import passages_room
 from ..planning.windows import check_window
 
 __all__ = [
@@ -57,6 +58,11 @@ class EncoderSettings:
         configs spell it ``cpu_bfloat16`` / ``cpu_quantize`` (``legacy_cpu_precision``).
     attn_implementation: "sdpa" (falls back to "eager" with a warning) or "eager".
     trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
+    retrieved_passages: passages from elsewhere in its document that each window also
+        reads, never predicts: those sharing the rarer capitalised words of its core
+        (``planning.retrieval``); 0, the default, reads none. They take their room,
+        ``passage_pieces`` plus a separator each, out of the window.
+    passage_pieces: wordpieces per retrieved passage at most.
     """
 
     name: str = DEFAULT_ENCODER
@@ -72,6 +78,8 @@ class EncoderSettings:
     cpu_precision: str = "auto"
     attn_implementation: str = "sdpa"
     trust_remote_code: bool = False
+    retrieved_passages: int = 0
+    passage_pieces: int = 32
 
     # Settings that may differ between training and use (spacy.load(path, config=...)):
     # they change how windows are cut and run, not the weights.
@@ -82,6 +90,8 @@ class EncoderSettings:
         "batch_wordpieces",
         "mixed_precision",
         "cpu_precision",
+        "retrieved_passages",
+        "passage_pieces",
     )
 
     def __post_init__(self) -> None:
@@ -100,6 +110,11 @@ class EncoderSettings:
         if self.cpu_precision not in CPU_PRECISIONS:
             raise ValueError(
                 f"cpu_precision must be one of {list(CPU_PRECISIONS)}, got {self.cpu_precision!r}."
+            )
+        if self.retrieved_passages < 0 or self.passage_pieces < 1:
+            raise ValueError(
+                "retrieved_passages must be >= 0 and passage_pieces >= 1, got "
+                f"{self.retrieved_passages} and {self.passage_pieces}."
             )
         if self.batch_wordpieces < 1:
             raise ValueError(f"batch_wordpieces must be positive, got {self.batch_wordpieces}.")
@@ -134,14 +149,18 @@ class EncoderSettings:
         """The usage settings this config sets (None: left to the saved model)."""
         return {key: getattr(self, key) for key in self.USAGE if getattr(self, key) is not None}
 
-    def fitted(self, *, positions: int, n_special: int) -> "EncoderSettings":
+    def fitted(self, *, positions: int, n_special: int, n_suffix: int = 1) -> "EncoderSettings":
         """The settings for a loaded encoder: window sizes filled in and checked.
 
-        positions: wordpieces one window may hold; n_special: special tokens per window.
+        positions: wordpieces one window may hold; n_special: special tokens per window,
+        ``n_suffix`` of them after its pieces (repeated after each retrieved passage).
         """
         window = positions if self.window is None else self.window
         context = window // 8 if self.context is None else self.context
         check_window(window, context, n_special=n_special, positions=positions)
+        room = passages_room(self.retrieved_passages, self.passage_pieces, n_suffix)
+        if room:
+            check_window(window - room, context, n_special=n_special)
         return replace(self, window=window, context=context)
 
 

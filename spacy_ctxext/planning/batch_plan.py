@@ -15,20 +15,20 @@ from tokenizers import Tokenizer
 
 from ..arrays import ragged_arange
 from ..tokenization.wordpieces import DocPieces, tokenize_docs
-from ..warn_once import WarnOnce
 from .heap import trim_heap
+from .retrieval import (
+    key_terms,
+    passage_starts,
+    passages_room,
+    retrieve_passages,
+    with_passages,
+)
+from .sentences import UNSENTENCED_DOCS
 from .windows import Windows, pack_by_budget, plan_joined_windows
 
 # Batches of at least this many tokens return the heap memory their tokenization freed
 # (a trim walks every malloc arena: not worth it after a short doc's few kilobytes).
 TRIM_AFTER_TOKENS = 100_000
-
-
-SENTENCE_END_MARKS = (".", "!", "?")
-
-
-class NoSentencesWarning(UserWarning):
-    """isolate_sentences is set but docs arrive without sentence boundaries."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ def plan_batch(
     isolate_sentences: bool = False,
     trim_after_tokens: Optional[int] = TRIM_AFTER_TOKENS,
     token_channels: Optional[np.ndarray] = None,
+    retrieved_passages: int = 0,
+    passage_pieces: int = 32,
 ) -> BatchPlan:
     """Tokenize the docs once, cut them into windows, and pack all windows by length.
 
@@ -77,6 +79,10 @@ def plan_batch(
         tokenization freed back to the OS (None: never).
     token_channels: (tokens, k) channel table rows of all the docs' tokens end to end,
         given to each token's pieces.
+    retrieved_passages, passage_pieces: each window also reads up to this many passages
+        of at most ``passage_pieces`` pieces from elsewhere in its doc, after its own
+        pieces, each followed by the suffix specials (``planning.retrieval``); they come
+        out of the window's budget.
     """
     prefix, suffix = specials
     n_special = len(prefix) + len(suffix)
@@ -84,15 +90,30 @@ def plan_batch(
         UNSENTENCED_DOCS.check(docs)
     pieces = tokenize_docs(backend, docs)
     joined = JoinedPieces.of(pieces)
+    local = window - n_special - passages_room(retrieved_passages, passage_pieces, len(suffix))
     windows = plan_joined_windows(
         joined.offsets,
         joined.token_starts,
         joined.sentence_starts,
-        window=window - n_special,
+        window=local,
         context=context,
         isolate_sentences=isolate_sentences,
     )
     lengths = windows.lengths + n_special
+    retrieved, passage_columns = None, np.zeros(0, dtype=np.int64)
+    if retrieved_passages and len(windows):
+        retrieved = retrieve_passages(
+            windows,
+            joined.offsets,
+            joined.token_piece,
+            joined.token_starts,
+            key_terms(docs),
+            passage_starts(docs),
+            k=retrieved_passages,
+            passage_pieces=passage_pieces,
+        )
+        passage_columns, added = retrieved.layout(lengths, len(suffix))
+        lengths = lengths + added
     token_window, token_col = _locate_tokens(joined.token_piece, windows, len(prefix))
     groups = pack_by_budget(lengths, batch_wordpieces)
     row_of_window, tokens_of_batch = _tokens_by_batch(token_window, groups, len(lengths))
@@ -101,7 +122,14 @@ def plan_batch(
     for members, tokens in zip(groups, tokens_of_batch):
         n_pieces = windows.lengths[members]
         gather = _gather(windows.start[members], n_pieces, len(prefix))
-        input_ids, mask = _pad_windows(joined.ids, gather, n_pieces, specials, pad_id)
+        separators = (np.zeros(0, dtype=np.int64),) * 2
+        if retrieved is not None:
+            gather, separators = with_passages(
+                gather, retrieved, passage_columns, members, row_of_window, len(suffix)
+            )
+        input_ids, mask = _pad_windows(
+            joined.ids, gather, n_pieces, lengths[members], specials, pad_id, separators
+        )
         channel_ids = None
         if piece_channels is not None:
             channel_ids = _place(piece_channels, gather, mask.shape, 0)
@@ -184,40 +212,6 @@ def _joined(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(list(arrays) + [np.zeros(0, dtype)])
 
 
-class _UnsentencedDocs:
-    """Counts docs that seem to hold several sentences but have no sentence starts; the
-    first batch that has any warns, once per process (``WarnOnce``)."""
-
-    def __init__(self) -> None:
-        self.warning = WarnOnce(NoSentencesWarning)
-
-    def check(self, docs: Sequence[Doc]) -> None:
-        if self.warning.shown:
-            return
-        # One-sentence docs need no sentence starts: gold_preproc makes such docs.
-        missing = sum(
-            not doc.has_annotation("SENT_START") and _several_sentences(doc) for doc in docs
-        )
-        if missing:
-            self.warning.warn(
-                f"isolate_sentences is set but {missing} of {len(docs)} docs hold several "
-                "sentences and no sentence boundaries, so each is windowed by the window "
-                "budget alone. Add a 'sentencizer' or 'senter' before ctx_ner, or train on "
-                "spacy-ctxext.GoldDocCorpus.v1, which keeps the gold sentence starts "
-                "(spaCy's make_doc sets none). Shown once per process.",
-                stacklevel=4,
-            )
-
-
-UNSENTENCED_DOCS = _UnsentencedDocs()
-
-
-def _several_sentences(doc: Doc) -> bool:
-    """Whether a sentence-final punctuation token comes before the doc's last token."""
-    ends = [doc.vocab.strings[mark] for mark in SENTENCE_END_MARKS]
-    return bool(np.isin(doc.to_array("ORTH")[:-1], ends).any())
-
-
 def _locate_tokens(token_piece: np.ndarray, windows: Windows, n_prefix: int):
     """Each token's window and column in it; -1 for a token without pieces."""
     token_window = np.full(len(token_piece), -1, dtype=np.int64)
@@ -245,16 +239,18 @@ def _place(source: np.ndarray, gather, shape: Tuple[int, int], fill: int) -> np.
     return out
 
 
-def _pad_windows(ids, gather, n_pieces, specials, pad_id):
-    """(rows, width) int32 ids of ``[prefix, window's pieces, suffix]``, padded, and the mask."""
+def _pad_windows(ids, gather, n_pieces, lengths, specials, pad_id, separators):
+    """(rows, width) int32 ids of ``[prefix, window's pieces, suffix]`` (then any retrieved
+    passages, the suffix after each: ``separators`` holds their rows and first columns),
+    padded to the longest row's ``lengths``, and the mask."""
     prefix, suffix = specials
-    lengths = n_pieces + len(prefix) + len(suffix)
     width = int(lengths.max())
     input_ids = _place(ids, gather, (len(n_pieces), width), pad_id)
     input_ids[:, : len(prefix)] = prefix
-    rows = np.arange(len(n_pieces))
+    rows = np.concatenate([np.arange(len(n_pieces)), separators[0]])
+    columns = np.concatenate([len(prefix) + n_pieces, separators[1]])
     for i, special in enumerate(suffix):
-        input_ids[rows, len(prefix) + n_pieces + i] = special
+        input_ids[rows, columns + i] = special
     mask = (np.arange(width) < lengths[:, None]).astype(np.int32)
     return input_ids, mask
 

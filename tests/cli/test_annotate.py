@@ -231,7 +231,7 @@ def test_the_pipeline_runs_as_saved(saved, tmp_path):
     """annotate adds nothing to the pipeline (issue #21): a ctx_ner that windows sentences
     without anything setting them warns, as spacy.load(path)(text) does, and both give the
     same entities; the pipeline to ship is one with its own sentencizer."""
-    from spacy_ctxext.planning.batch_plan import NoSentencesWarning
+    from spacy_ctxext.planning.sentences import NoSentencesWarning
 
     config = {"components": {"ctx_ner": {"model": {"encoder": {"isolate_sentences": True}}}}}
     sentences = spacy.load(saved, config=config)

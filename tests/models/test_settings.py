@@ -79,6 +79,8 @@ def test_configured_usage_names_only_set_usage_settings():
         "batch_wordpieces": 100,
         "mixed_precision": "bfloat16",
         "cpu_precision": "auto",
+        "retrieved_passages": 0,
+        "passage_pieces": 32,
     }
 
 

@@ -6,6 +6,7 @@ import spacy
 from util import TRAIN_DATA, encoder_of, entities, make_examples, make_nlp
 
 from spacy_ctxext.planning import batch_plan as planning
+from spacy_ctxext.planning.sentences import UnsentencedDocs
 
 
 def test_overfits_three_sentences(trained):
@@ -86,9 +87,9 @@ def test_scores_with_ner_scorer(trained):
 
 
 def test_isolate_sentences_warns_about_docs_without_sentences(tiny_bert, monkeypatch):
-    from spacy_ctxext.planning.batch_plan import NoSentencesWarning
+    from spacy_ctxext.planning.sentences import NoSentencesWarning
 
-    monkeypatch.setattr(planning, "UNSENTENCED_DOCS", planning._UnsentencedDocs())  # not yet said
+    monkeypatch.setattr(planning, "UNSENTENCED_DOCS", UnsentencedDocs())  # not yet said
     nlp = make_nlp(tiny_bert, isolate_sentences=True)
     nlp.initialize(lambda: make_examples(nlp))
     story = TRAIN_DATA[0][0] + " " + TRAIN_DATA[1][0]

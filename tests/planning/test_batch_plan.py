@@ -9,7 +9,8 @@ from spacy.tokens import Doc
 from util import STORY, TRAIN_DATA
 
 from spacy_ctxext.planning import batch_plan as planning
-from spacy_ctxext.planning.batch_plan import NoSentencesWarning, plan_batch, split_batch
+from spacy_ctxext.planning.batch_plan import plan_batch, split_batch
+from spacy_ctxext.planning.sentences import NoSentencesWarning, UnsentencedDocs
 from spacy_ctxext.tokenization.wordpieces import load_backend, special_tokens, tokenize_docs
 
 
@@ -117,7 +118,7 @@ def test_only_long_batches_trim_the_heap(docs, backend, tokenizer, monkeypatch):
 def test_isolated_sentences_warn_once_per_process_about_unsentenced_docs(
     backend, tokenizer, monkeypatch
 ):
-    monkeypatch.setattr(planning, "UNSENTENCED_DOCS", planning._UnsentencedDocs())
+    monkeypatch.setattr(planning, "UNSENTENCED_DOCS", UnsentencedDocs())
     nlp = spacy.blank("en")
     words = ["Mary", "left", ".", "Peter", "stayed", "."]
     sentenced = Doc(nlp.vocab, words=words, sent_starts=[1, 0, 0, 1, 0, 0])

@@ -22,6 +22,7 @@ from .type_memory import TypeMemory
 if TYPE_CHECKING:  # transformers loads only when an encoder is built
     # From their modules: the package's top-level names are typed as its dummy objects.
     from transformers.modeling_utils import PreTrainedModel
+
     # The base class: the fast one moved in transformers 5 (tokenization_utils_tokenizers).
     from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
