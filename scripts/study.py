@@ -3,6 +3,7 @@
     python scripts/study.py run ARM [--steps N] [--seed S] [--learn-rate LR] [--gpu-id G]
     python scripts/study.py rescore results/study-RUN.json ...  # re-evaluate kept models
     python scripts/study.py table            # results/study-*.json -> docs/results.md
+    python scripts/study.py paired --a A-s0.json A-s1.json --b B-s0.json B-s1.json
 
 Every arm uses the same encoder, data, batcher, optimizer and number of steps; only the
 windowing (or the whole pipeline, for the spacy-transformers anchors) differs.
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ENCODER = "--components.ctx_ner.model.encoder."
 # Whole documents on their gold tokens and sentence starts (spaCy's Corpus re-tokenizes).
@@ -51,6 +54,7 @@ ARMS = {
     "conll-context256": ("conll_context", "conll2003", "test", windows(256, 64)),
     # FLERT-sized: cores of about 64 pieces (a few sentences), 64 of context each side.
     "conll-context192": ("conll_context", "conll2003", "test", windows(192, 64)),
+    "conll-context128": ("conll_context", "conll2003", "test", windows(128, 32)),
     "conll-sentencizer": ("conll_sentencizer", "conll2003", "test", []),
     "conll-chunks": ("conll_chunks", "conll2003", "test", []),
     "conll-anchor": ("anchor", "conll2003", "test", []),
@@ -65,6 +69,10 @@ ARMS = {
     "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", []),
     "litbank-context512": ("conll_context", "litbank", "dev", []),
     "litbank-sentencizer": ("conll_sentencizer", "litbank", "dev", []),
+    # Windows inside the encoder's trained length (all-MiniLM-L6-v2 saw <= 128 pieces).
+    "litbank-context128": ("conll_context", "litbank", "dev", windows(128, 32)),
+    "litbank-context192": ("conll_context", "litbank", "dev", windows(192, 48)),
+    "litbank-context256": ("conll_context", "litbank", "dev", windows(256, 64)),
     "litbank-chunks": ("conll_chunks", "litbank", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
@@ -312,6 +320,27 @@ def _mean_pct(values: list) -> str:
     return f"{100 * sum(values) / len(values):.2f}"
 
 
+def print_paired(files_a: list, files_b: list, output=None) -> dict:
+    """F1 of arm b minus arm a with its 95% interval over 1,000 resamples of the documents
+    (``scoring.paired``); an arm's seeds are pooled by summing their counts per document."""
+    from spacy_ctxext.scoring.paired import paired_bootstrap
+
+    def pooled(files):
+        counts = [np.asarray(json.loads(Path(f).read_text())["doc_counts"]) for f in files]
+        return sum(counts)
+
+    result = paired_bootstrap(pooled(files_a), pooled(files_b))
+    for name, row in result.items():
+        print(
+            f"{name:7s} a {row['f1_a']:6.2f}  b {row['f1_b']:6.2f}  b-a {row['delta']:+.2f} "
+            f"[{row['low']:+.2f}, {row['high']:+.2f}]"
+        )
+    record = {"a": [str(f) for f in files_a], "b": [str(f) for f in files_b], **result}
+    if output:
+        Path(output).write_text(json.dumps(record, indent=2))
+    return record
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
@@ -326,6 +355,10 @@ def main(argv=None) -> None:
     again.add_argument("results", nargs="+", help="results/study-*.json of the runs")
     again.add_argument("--models", type=Path, default=Path("training/study"))
     again.add_argument("--gpu-id", type=int, default=-1)
+    paired = sub.add_parser("paired", help="paired bootstrap over documents: b minus a")
+    paired.add_argument("--a", nargs="+", type=Path, required=True, help="arm a's result files")
+    paired.add_argument("--b", nargs="+", type=Path, required=True, help="arm b's result files")
+    paired.add_argument("--output", type=Path, help="JSON file for the intervals")
     table = sub.add_parser("table")
     table.add_argument("--metrics", type=Path, default=Path("results"))
     table.add_argument("--output", type=Path, default=Path("docs/results.md"))
@@ -335,6 +368,8 @@ def main(argv=None) -> None:
         run_arm(args.arm, args.steps, args.learn_rate, args.seed, args.gpu_id, args.encoder)
     elif args.action == "rescore":
         rescore(args.results, args.models, args.gpu_id)
+    elif args.action == "paired":
+        print_paired(args.a, args.b, args.output)
     else:
         print(write_table(args.metrics, args.output, args.note))
 
