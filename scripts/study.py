@@ -35,6 +35,11 @@ def windows(window: int, context: int) -> list:
     return [ENCODER + "window", str(window), ENCODER + "context", str(context)]
 
 
+# Each window's own part as in windows(192, 48), plus two passages of 32 pieces (+ [SEP]).
+PASSAGES_192 = windows(192 + 2 * 33, 48) + [
+    ENCODER + "retrieved_passages", "2", ENCODER + "passage_pieces", "32",
+]  # fmt: skip
+
 ARMS = {
     "conll-sentence": ("sentence", "conll2003", "test", []),
     "conll-casing": ("conll_casing", "conll2003", "test", []),
@@ -73,6 +78,8 @@ ARMS = {
     "litbank-context128": ("conll_context", "litbank", "dev", windows(128, 32)),
     "litbank-context192": ("conll_context", "litbank", "dev", windows(192, 48)),
     "litbank-context256": ("conll_context", "litbank", "dev", windows(256, 64)),
+    # 192/48 windows that also read two retrieved passages of 32 pieces (planning/retrieval).
+    "litbank-context192-passages": ("conll_context", "litbank", "dev", PASSAGES_192),
     "litbank-chunks": ("conll_chunks", "litbank", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
