@@ -68,6 +68,7 @@ def main() -> None:
     if args.output:
         result["usage"] = {key: getattr(used, key) for key in EncoderSettings.USAGE}
         result["model"] = args.model
+        result["eval_split"] = "/".join(Path(args.data).with_suffix("").parts[-2:])
         Path(args.output).write_text(json.dumps(result, indent=2))
     passages = ""
     if used.retrieved_passages:

@@ -32,32 +32,34 @@ SLICES = {"all": slice(0, 3), "first": slice(3, 6), "repeat": slice(6, 9)}
 
 
 def doc_counts(examples: Iterable[Example]) -> List[List[int]]:
-    """``COUNT_COLUMNS`` of each example with entity annotation, in order."""
+    """``COUNT_COLUMNS`` of each example with entity annotation, in order, counted as
+    spaCy's ``get_ner_prf`` counts: a predicted entity is mapped to the gold tokens by
+    the examples' alignment, and one over tokens without gold annotation is ignored."""
     rows = []
     for example in examples:
         reference = example.reference
         if not reference.has_annotation("ENT_IOB"):
             continue
-        gold = {_key(span): mention_kind(reference, span) for span in reference.ents}
-        predicted = {
-            _key(span): mention_kind(reference, span)
-            for span in example.get_aligned_spans_x2y(example.predicted.ents)
-        }
+        golds = {(e.label_, e.start, e.end): mention_kind(reference, e) for e in reference.ents}
         row = [0] * len(COUNT_COLUMNS)
-        for key, kind in predicted.items():
-            hit = 0 if key in gold else 1  # tp or fp
+        align = example.alignment.x2y
+        for entity in example.predicted.ents:
+            indices = align[entity.start : entity.end]
+            if not len(indices):
+                continue
+            span = reference[indices[0] : indices[-1] + 1]
+            if any(token.ent_iob == 0 for token in span):
+                continue  # no gold annotation here: neither right nor wrong
+            key = (entity.label_, indices[0], indices[-1] + 1)
+            hit = 0 if key in golds else 1  # tp or fp
+            kind = golds.pop(key) if key in golds else mention_kind(reference, span)
             row[hit] += 1
             row[3 + 3 * (kind == "repeat") + hit] += 1
-        for key, kind in gold.items():
-            if key not in predicted:
-                row[2] += 1
-                row[5 + 3 * (kind == "repeat")] += 1
+        for kind in golds.values():
+            row[2] += 1
+            row[5 + 3 * (kind == "repeat")] += 1
         rows.append(row)
     return rows
-
-
-def _key(span):
-    return (span.start_char, span.end_char, span.label_)
 
 
 def _f1(counts: np.ndarray) -> np.ndarray:

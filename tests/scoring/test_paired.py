@@ -66,3 +66,20 @@ def test_a_gain_on_one_doc_of_many_is_not_certain():
 def test_documents_must_pair():
     with pytest.raises(ValueError, match="same documents"):
         paired_bootstrap([[1, 0, 0] * 3], [[1, 0, 0] * 3] * 2)
+
+
+def test_counts_agree_with_spacys_scorer_on_raw_text():
+    """Raw text: the pipeline's tokens differ from the gold ones ("New-York" is one
+    token there, three in gold); counts still sum to spaCy's P and R."""
+    nlp = spacy.blank("en")
+    gold = Doc(nlp.vocab, words=["Smith", "flew", "to", "New", "-", "York", "."],
+               ents=["B-PER", "O", "O", "B-LOC", "I-LOC", "I-LOC", "O"])  # fmt: skip
+    predicted = Doc(nlp.vocab, words=["Smith", "flew", "to", "New-York", "."],
+                    ents=["B-PER", "O", "O", "B-LOC", "O"])  # fmt: skip
+    example = Example(predicted, gold)
+    (row,) = doc_counts([example])
+    total = get_ner_prf([example])
+    tp, fp, fn = row[:3]
+    assert (tp, fp, fn) == (2, 0, 0)
+    assert tp / (tp + fp) == pytest.approx(total["ents_p"])
+    assert tp / (tp + fn) == pytest.approx(total["ents_r"])
