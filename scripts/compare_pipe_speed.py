@@ -3,9 +3,10 @@
     python scripts/compare_pipe_speed.py MODEL_A MODEL_B [--docs corpus/conll2003/test.spacy]
         [--n-docs 80] [--threads 1] [--rounds 3]
 
-Each round runs A then B over fresh copies of the gold docs' tokens (gold sentence starts,
-as `spacy_ctxext.scoring.evaluate` scores them); words/s is the median round's. Interleaving makes
-the ratio B/A fair even when other jobs share the CPU; the absolute numbers are not.
+Each round runs A then B over fresh copies of the gold docs' tokens and gold sentence starts
+(`spacy_ctxext.scoring.evaluate`'s `gold_sentences` protocol, not the raw text it scores
+first: the tokenizer is not timed); words/s is the median round's. Interleaving makes the
+ratio B/A fair even when other jobs share the CPU; the absolute numbers are not.
 """
 
 import argparse

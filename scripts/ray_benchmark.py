@@ -132,7 +132,7 @@ def run_ray(model: Path, jsonl: Path, out: Path, workers: int, batch_size: int) 
     shutil.rmtree(out, ignore_errors=True)  # a run left by an earlier call would be resumed
     summary = annotate_corpus(model, jsonl, out, config)
     assert summary.docs and not summary.failed and not summary.skipped, summary
-    keep = ("docs", "words", "entities", "seconds", "first_result_seconds", "duplicates_dropped")
+    keep = ("docs", "words", "entities", "seconds", "first_result_seconds", "duplicates")
     return {**{k: getattr(summary, k) for k in keep}, "words_per_s": summary.words_per_second}
 
 

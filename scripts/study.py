@@ -26,8 +26,8 @@ INTERPOLATE = [ENCODER + "position_extension", "interpolate"]
 # One window per gold sentence, read from whole documents (so a memory sees the document).
 DOC_SENTENCES = GOLD_DOCS + [ENCODER + "isolate_sentences", "true"]
 MEMORY = "--components.ctx_ner.model.memory."
-# Summary slots instead of the type memory (conll_doc_memory.cfg's memory block at v2).
-SUMMARY_SLOTS = [MEMORY + "@architectures", "spacy-ctxext.DocumentMemory.v2",
+# Summary slots instead of the type memory (conll_doc_memory.cfg's memory block).
+SUMMARY_SLOTS = [MEMORY + "@misc", "spacy-ctxext.DocumentMemory.v1",
                  MEMORY + "type_memory", "false", MEMORY + "summary_slots", "8"]  # fmt: skip
 
 

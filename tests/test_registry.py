@@ -67,6 +67,22 @@ def test_entry_point_resolves_to_the_registered_function(group, name, target):
     assert not name.startswith("spacy.")
 
 
+def test_the_package_registers_what_setup_cfg_declares_and_nothing_more():
+    """One version of each registered function: a name registered by a decorator but not
+    declared (say an older version kept alive) would load here and nowhere else."""
+    import spacy_ctxext.channels.builtins  # noqa: F401  (their decorators register)
+    import spacy_ctxext.models.architectures  # noqa: F401
+    import spacy_ctxext.models.memory  # noqa: F401
+    import spacy_ctxext.training.chunks  # noqa: F401
+    import spacy_ctxext.training.readers  # noqa: F401
+
+    for group, kind in REGISTRIES.items():
+        if kind is None or not hasattr(registry, kind):
+            continue  # factories: above; span_getters: only with spacy-transformers
+        ours = {n for n in getattr(registry, kind).get_all() if n.startswith("spacy-ctxext.")}
+        assert ours == {name for g, name, _ in DECLARED if g == group}, kind
+
+
 def test_the_factory_entry_point_loads_no_model_code():
     """spaCy imports every factory entry point on each ``Language()``: ctx_ner's must not
     bring in the encoder layer, the net or transformers (a fresh interpreter, to see it)."""

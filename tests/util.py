@@ -88,8 +88,7 @@ def make_nlp(encoder_path, **encoder_settings):
     encoder in exact fp32 unless the settings say otherwise (the default, "auto", is
     bf16 at inference on CPUs that have it, where logits move by a bf16 step with the
     batch; tests/models/pytorch/test_compute_dtype.py tests it)."""
-    if "@architectures" not in encoder_settings:  # v1/v2 spell it otherwise
-        encoder_settings.setdefault("cpu_precision", "fp32")
+    encoder_settings.setdefault("cpu_precision", "fp32")
     nlp = spacy.blank("en")
     config = {"model": {"encoder": {"name": encoder_path, **encoder_settings}}}
     nlp.add_pipe("ctx_ner", config=config)
@@ -193,15 +192,17 @@ def write_gold(nlp, path, gold=GOLD):
 # Document memory pipelines, and docs whose second mention needs the first's cue.
 def make_memory_nlp(encoder_path, min_count=2, memory=None, **encoder_settings):
     """A ctx_ner with a document memory: DocumentMemory.v1 with ``min_count``, or the
-    ``memory`` block given."""
+    ``memory`` block given; its encoder in exact fp32 unless the settings say otherwise
+    (as ``make_nlp``'s)."""
     nlp = spacy.blank("en")
     memory = memory or {"@misc": "spacy-ctxext.DocumentMemory.v1", "min_count": min_count}
     model = {
-        "@architectures": "spacy-ctxext.TokenClassifier.v2",
+        "@architectures": "spacy-ctxext.TokenClassifier.v1",
         "memory": memory,
         "encoder": {
-            "@architectures": "spacy-ctxext.ContextExtendedTransformer.v1",
+            "@architectures": "spacy-ctxext.ContextExtendedTransformer.v4",
             "name": encoder_path,
+            "cpu_precision": "fp32",
             **encoder_settings,
         },
     }

@@ -72,7 +72,6 @@ def ctx_ner_pipeline(args, encoder: str, cpu_precision: Optional[str] = None):
         return build_ctx_ner(encoder, args.batch_wordpieces, **usage)
     usage["batch_wordpieces"] = args.batch_wordpieces
     nlp = spacy.load(args.model)
-    # After loading, not through config=: a v1/v2 encoder spells cpu_precision otherwise.
     apply_usage_settings(ctx_ner_encoder_layer(nlp), usage)
     nlp.max_length = 10**9
     return nlp

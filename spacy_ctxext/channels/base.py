@@ -7,8 +7,8 @@ its channels; every wordpiece of a token gets the sum of the token's channel
 embeddings added to its word embedding before the first layer (special tokens and
 padding get nothing), so a fresh model computes exactly what the pretrained encoder
 does. Channels are configured in ``channels`` of
-``spacy-ctxext.ContextExtendedTransformer.v4`` (``features`` of v2/v3) and registered in
-spaCy's ``misc`` registry (the built-in ones are in ``channels.builtins``), so users add their own:
+``spacy-ctxext.ContextExtendedTransformer.v4`` and registered in spaCy's ``misc``
+registry (the built-in ones are in ``channels.builtins``), so users add their own:
 
     @spacy.registry.misc("my.channel.v1")
     def my_channel() -> Channel: ...
@@ -98,7 +98,7 @@ def restore_states(channels: Channels, states: Mapping[str, Dict[str, Any]]) -> 
     if sorted(states) != ordered(channels):
         raise ValueError(
             f"The saved encoder was trained with channels {sorted(states)}, but the config's "
-            f"`channels` (`features` before v4) has {ordered(channels)}: load it with the "
+            f"`channels` has {ordered(channels)}: load it with the "
             "channels it was trained with."
         )
     for name, state in states.items():

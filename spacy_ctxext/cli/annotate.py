@@ -69,7 +69,7 @@ def annotate(
 
     Raises ``nlp.max_length`` (never lowers it) to the longest text, so no input hits E088.
     The pipeline runs as saved, as ``spacy.load(model)(text)`` runs it: a pipeline that
-    windows sentences ships what sets their starts (issue #21).
+    windows sentences ships what sets their starts.
 
     part_docs: docs per part (rounded up to whole batches); an interrupted run loses at
         most one part's work. restart: drop an interrupted run's parts instead of resuming.

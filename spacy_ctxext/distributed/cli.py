@@ -1,7 +1,6 @@
 """``python -m spacy_ctxext.distributed MODEL INPUT OUTPUT [options]``."""
 
 import argparse
-import warnings
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from . import compat
@@ -85,11 +84,6 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     add("--docbin", action="store_true", help="also write DocBin shards (docs/)")
     add("--spans-key", default=DEFAULTS.spans_key, help="span group with entity scores")
     add(
-        "--shard-docs",
-        type=int,
-        help="ignored: each output part is now one batch (--batch-size docs), written by its actor",
-    )
-    add(
         "--retry-failed",
         action="store_true",
         help="on a rerun, annotate again the docs that failed (by default they count as done)",
@@ -104,13 +98,6 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> "Summary":
     args = parse_args(argv)
-    if args.shard_docs is not None:
-        warnings.warn(
-            "--shard-docs is ignored: each output part is one batch of --batch-size docs, "
-            "written by the actor that annotated it",
-            FutureWarning,
-            stacklevel=2,
-        )
     compat.import_ray()  # the install hint, before pyarrow (which ray[data] brings) is needed
     from .progress import format_summary
     from .run import annotate_corpus

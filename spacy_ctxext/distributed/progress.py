@@ -45,11 +45,6 @@ class Summary:
     per_file: Dict[str, List[int]] = field(default_factory=dict, repr=False)  # [docs, seen]
 
     @property
-    def duplicates_dropped(self) -> int:
-        """The name before #23 (the driver dropped repeated rows; now none are written)."""
-        return self.duplicates
-
-    @property
     def words_per_second(self) -> float:
         return self.words / self.seconds if self.seconds > 0 else 0.0
 
@@ -60,7 +55,7 @@ class Summary:
     def as_dict(self) -> Dict[str, Any]:
         rates = {"words_per_second": self.words_per_second, "docs_per_second": self.docs_per_second}
         fields = {k: v for k, v in asdict(self).items() if k != "per_file"}
-        return {**fields, **rates, "duplicates_dropped": self.duplicates}
+        return {**fields, **rates}
 
     def add(self, manifest: pa.Table) -> None:
         """Count one committed part's manifest rows."""

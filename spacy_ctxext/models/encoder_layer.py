@@ -21,7 +21,7 @@ from .pytorch.compute_dtype import Precision, run_precision
 from .pytorch.context_net import ContextNet, run_plan
 from .pytorch.net_loading import load_pretrained
 from .pytorch.positions import usable_positions
-from .pytorch.quantization import use_cpu_quantize
+from .pytorch.quantization import use_int8_encoder
 from .settings import EncoderSettings
 
 __all__ = [
@@ -187,7 +187,7 @@ def encode(
     plan = plan_docs(encoder, docs) if plan is None else plan
     device = net.empty.device
     precision = encoder_precision(encoder, device, is_train=is_train)
-    use_cpu_quantize(net, "int8" if precision.int8 else None, device, is_train=is_train)
+    use_int8_encoder(net, "int8" if precision.int8 else None, device, is_train=is_train)
     net.train(is_train)
     index = None
     if use_head and net.memory_settings is not None:

@@ -41,7 +41,7 @@ class MemorySettings:
         if not self.type_memory and not self.summary_slots:
             raise ValueError(
                 "DocumentMemory needs a memory to build: set type_memory = true or "
-                "summary_slots above 0 (DocumentMemory.v2), or drop the [model.memory] "
+                "summary_slots above 0, or drop the [model.memory] "
                 "block to train without one."
             )
         if self.min_count < 1:
@@ -51,23 +51,15 @@ class MemorySettings:
         return asdict(self)
 
 
-# Settings blocks, not models, so @misc as spaCy has them; @architectures keeps the configs
-# and saved pipelines written before resolving.
+# A settings block, not a model, so @misc, as spaCy registers its settings blocks.
 @registry.misc("spacy-ctxext.DocumentMemory.v1")
-@registry.architectures("spacy-ctxext.DocumentMemory.v1")
-def configure_document_memory(type_memory: bool = True, min_count: int = 2) -> MemorySettings:
-    """A document memory for ``spacy-ctxext.TokenClassifier.v2``; its weights live in
-    the encoder's torch module and are saved with it."""
-    return MemorySettings(type_memory=type_memory, min_count=min_count)
-
-
-@registry.misc("spacy-ctxext.DocumentMemory.v2")
-@registry.architectures("spacy-ctxext.DocumentMemory.v2")
-def configure_document_memory_v2(
+def configure_document_memory(
     type_memory: bool = True, min_count: int = 2, summary_slots: int = 0
 ) -> MemorySettings:
-    """v1 with summary slots: ``summary_slots`` learned queries pool each whole doc and
-    every token reads its doc's slots (``summary_memory``); either kind may be off."""
+    """A document memory for ``spacy-ctxext.TokenClassifier.v1``: the type memory, and
+    ``summary_slots`` learned queries that pool each whole doc and whose slots every token
+    of it reads (``summary_memory``); either kind may be off. Its weights live in the
+    encoder's torch module and are saved with it."""
     return MemorySettings(type_memory, min_count, summary_slots)
 
 
@@ -113,7 +105,6 @@ __all__: List[str] = [
     "MemorySettings",
     "TokenIndex",
     "configure_document_memory",
-    "configure_document_memory_v2",
     "memory_settings",
     "token_index",
     "token_slots",

@@ -16,7 +16,6 @@ from ..planning.windows import check_window
 
 __all__ = [
     "EncoderSettings",
-    "legacy_cpu_precision",
     "POSITION_EXTENSIONS",
     "MIXED_PRECISIONS",
     "CPU_PRECISIONS",
@@ -24,9 +23,9 @@ __all__ = [
 
 POSITION_EXTENSIONS = ("none", "copy", "interpolate")
 MIXED_PRECISIONS = ("bfloat16", "float16")
-# auto: at inference, bf16 on CPUs with AMX, int8 on x86 with VNNI, else fp32 (issue #24).
+# auto: at inference, bf16 on CPUs with AMX, int8 on x86 with VNNI, else fp32.
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
-# The thinc name of spacy-ctxext.TokenClassifier's models, every version.
+# The thinc name of spacy-ctxext.TokenClassifier's models.
 CLASSIFIER_NAME = "ctxext.token_classifier"
 
 
@@ -54,8 +53,7 @@ class EncoderSettings:
         bfloat16 on a CPU with AMX, int8 on an x86 CPU with VNNI but no AMX, else fp32;
         fp32 in training (``models.pytorch.compute_dtype.auto_cpu_precision``). "fp32": exact
         fp32 always; "bf16": bfloat16 autocast, in training too; "int8": the linear
-        layers in int8 at inference (a quantized copy; saved weights stay fp32). v1/v2
-        configs spell it ``cpu_bfloat16`` / ``cpu_quantize`` (``legacy_cpu_precision``).
+        layers in int8 at inference (a quantized copy; saved weights stay fp32).
     attn_implementation: "sdpa" (falls back to "eager" with a warning) or "eager".
     trust_remote_code: allow the encoder's own code from its folder (see docs/security.md).
     retrieved_passages: passages from elsewhere in its document that each window also
@@ -125,19 +123,14 @@ class EncoderSettings:
     @classmethod
     def of(cls, model: Model) -> "EncoderSettings":
         """The settings an encoder model holds in its attrs; a setting newer than the
-        model takes its default, but a model with the v1/v2 precision attrs and no
-        ``cpu_precision`` keeps the precision they say."""
+        model takes its default."""
         attrs = model.attrs
-        settings = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
-        if "cpu_precision" not in attrs:
-            legacy = attrs.get("cpu_bfloat16", False), attrs.get("cpu_quantize")
-            settings["cpu_precision"] = legacy_cpu_precision(*legacy)
-        return cls(**settings)
+        return cls(**{f.name: attrs[f.name] for f in fields(cls) if f.name in attrs})
 
     @classmethod
     def of_classifier(cls, model: Any) -> Optional["EncoderSettings"]:
-        """The encoder settings of a ctx_ner model built by ``spacy-ctxext.TokenClassifier``
-        (any version), or None for another architecture, which has its own attrs."""
+        """The encoder settings of a ctx_ner model built by ``spacy-ctxext.TokenClassifier``,
+        or None for another architecture, which has its own attrs."""
         if not isinstance(model, Model) or model.name != CLASSIFIER_NAME:
             return None
         return cls.of(model.layers[0])
@@ -162,11 +155,3 @@ class EncoderSettings:
         if room:
             check_window(window - room, context, n_special=n_special)
         return replace(self, window=window, context=context)
-
-
-def legacy_cpu_precision(cpu_bfloat16: bool, cpu_quantize: Optional[str]) -> str:
-    """The ``cpu_precision`` of the v1/v2 encoder settings: their defaults meant fp32,
-    and int8 took over the encoder when both were set."""
-    if cpu_quantize is not None and cpu_quantize != "int8":
-        raise ValueError(f"cpu_quantize must be 'int8' or null, got {cpu_quantize!r}.")
-    return "int8" if cpu_quantize == "int8" else "bf16" if cpu_bfloat16 else "fp32"

@@ -1,7 +1,6 @@
 """What ctx_ner does around loading and initializing: its settings as properties, saved
-and loaded with the config's factory and usage settings kept over the saved ones (issue
-#26; ``SavedSettings``, the component's base class), and the docs the model initializes
-with.
+and loaded with the config's factory and usage settings kept over the saved ones
+(``SavedSettings``, the component's base class), and the docs the model initializes with.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ Configured = Tuple[Dict[str, Any], Optional[Dict[str, Any]]]
 
 def configured_settings(pipe: TrainablePipe) -> Configured:
     """What the config gave the pipe before the saved state replaces it: the factory's
-    settings (so that ``nlp.config`` and behaviour agree, issue #26) and the encoder's
+    settings (so that ``nlp.config`` and behaviour agree) and the encoder's
     usage settings (None for another architecture)."""
     settings = EncoderSettings.of_classifier(pipe.model)
     usage = None if settings is None else settings.configured_usage()

@@ -66,7 +66,7 @@ PROTOCOLS = {
     "raw_text": "each doc's text, tokenized and annotated by the whole pipeline "
     "(as `spacy evaluate` without flags and `nlp(text)`)",
     "gold_tokens": "the gold tokens, no sentence starts",
-    "gold_sentences": "the gold tokens and gold sentence starts (the study's protocol before #21)",
+    "gold_sentences": "the gold tokens and gold sentence starts (the study's first protocol)",
 }
 PRIMARY_PROTOCOL = "raw_text"
 

@@ -4,8 +4,10 @@ documents that keeps their gold tokens and sentence starts.
 spaCy's ``spacy.Corpus.v1`` either re-tokenizes each document with ``nlp.make_doc``
 (no sentence starts, other tokens than the gold ones: CoNLL's "1996-08-22" becomes five)
 or, with ``gold_preproc``, splits it into sentences. Document-level NER wants neither:
-``spacy-ctxext.GoldDocCorpus.v1`` gives the pipeline each document whole, on the gold
-tokens and sentence starts it is evaluated on (see ``spacy_ctxext.scoring.evaluate``).
+``spacy-ctxext.GoldDocCorpus.v1`` gives the pipeline each document whole, on its gold
+tokens and sentence starts. Evaluation scores raw text first, the pipeline's own tokens
+and sentence starts; gold ones are its labelled ``gold_sentences`` protocol (see
+``spacy_ctxext.scoring.evaluate``).
 """
 
 from pathlib import Path

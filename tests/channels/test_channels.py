@@ -172,38 +172,14 @@ def test_missing_attributes_give_one_clear_error(tiny_bert):
 
 
 def test_builder_names_copies_and_leaves_the_given_channels_alone():
-    from spacy_ctxext.models.architectures import build_context_extended_transformer_v4
+    from spacy_ctxext.models.architectures import build_context_extended_transformer
 
     given = AttrChannel("IS_STOP", 4)
-    model = build_context_extended_transformer_v4(channels={"stop": given, "odd": "x"})
+    model = build_context_extended_transformer(channels={"stop": given, "odd": "x"})
     channels = model.shims[0]._model.channels  # not loaded yet: get_net would refuse
     assert given.name == "" and channels["stop"].name == "stop"
     assert channels["stop"] is not given and channels["stop"].attr == given.attr
     assert channels["odd"] == "x"  # not a channel: reported at initialize (table_rows)
-
-
-@pytest.mark.parametrize(
-    "legacy",
-    [
-        {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v3", "cpu_precision": "fp32"},
-        {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v2"},
-    ],
-)
-def test_features_of_v2_and_v3_are_the_channels_of_v4(tiny_bert, legacy):
-    """Configs and saved pipelines of v2/v3 spell the channels ``features``: same net."""
-    logits = []
-    v4 = {"channels": {"casing": CASING}}
-    for settings in ({**legacy, "features": {"casing": CASING}}, v4):
-        nlp = make_nlp(tiny_bert, mixed_precision=None, **settings)
-        examples = make_examples(nlp)
-        spacy.util.fix_random_seed(0)
-        nlp.initialize(lambda: examples)  # noqa: B023  (called here, in this iteration)
-        docs = [nlp.make_doc(text) for text, _ in TRAIN_DATA]
-        logits.append(np.concatenate(nlp.get_pipe("ctx_ner").model.predict(docs)))
-        assert set(get_net(encoder_of(nlp)).channels) == {"casing"}
-    encoder_block = nlp.config["components"]["ctx_ner"]["model"]["encoder"]
-    assert "channels" in encoder_block and "features" not in encoder_block
-    np.testing.assert_array_equal(logits[0], logits[1])
 
 
 def test_out_of_range_boxes_are_counted():

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import spacy
@@ -181,33 +182,62 @@ def run_annotate(args, *, setup="", **kwargs):
     return subprocess.Popen([sys.executable, "-c", code], text=True, **kwargs)
 
 
-@Language.component("test_slow_doc")
-def slow_doc(doc):
-    time.sleep(0.05)
-    return doc
+# Only a guard against a hang: the tests below wait on files, never on elapsed time.
+DEADLINE_SECONDS = 300.0
+
+
+@Language.factory("test_wait_for_ctrl_c", default_config={"marker": "", "after": 8})
+def make_wait_for_ctrl_c(nlp, name, marker, after):
+    """At doc ``after + 1`` of the first run (no ``marker`` yet): write ``marker``, then wait
+    for the Ctrl-C the test sends on seeing it. A rerun finds the marker and waits for nothing."""
+    state = {"seen": 0}
+
+    def wait_for_ctrl_c(doc):
+        state["seen"] += 1
+        if state["seen"] == after + 1 and not Path(marker).exists():
+            Path(marker).touch()
+            end = time.monotonic() + DEADLINE_SECONDS
+            while time.monotonic() < end:
+                time.sleep(0.05)  # SIGINT raises KeyboardInterrupt here
+            raise RuntimeError(f"no Ctrl-C came within {DEADLINE_SECONDS:.0f}s")
+        return doc
+
+    return wait_for_ctrl_c
+
+
+def wait_for(path, proc):
+    """Until ``path`` exists; fails if ``proc`` exits first or the deadline passes."""
+    end = time.monotonic() + DEADLINE_SECONDS
+    while not path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"annotate exited {proc.returncode} before {path.name} existed")
+        if time.monotonic() > end:
+            proc.kill()
+            pytest.fail(f"{path.name} did not appear within {DEADLINE_SECONDS:.0f}s")
+        time.sleep(0.05)
 
 
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_the_rerun_resumes(source, tmp_path):
-    model = tmp_path / "slow"
+    """Ctrl-C while the 9th doc is in the pipeline: its first 8 docs are in two parts."""
+    model, marker = tmp_path / "waiting", tmp_path / "waiting-for-ctrl-c"
     nlp = ruler()
-    nlp.add_pipe("test_slow_doc")
+    nlp.add_pipe("test_wait_for_ctrl_c", config={"marker": str(marker)})
     nlp.to_disk(model)
     out = tmp_path / "out"
     args = [model, source, out, "-b", "2", "--part-docs", "4"]
-    setup = "import test_annotate_resume"  # registers test_slow_doc
+    setup = "import test_annotate_resume"  # registers test_wait_for_ctrl_c
     proc = run_annotate(args, setup=setup, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    manifest = out / "parts" / "manifest"
-    while not (manifest.is_dir() and any(manifest.glob("part-*"))) and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for(marker, proc)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=DEADLINE_SECONDS)
     assert proc.returncode == 130, err
-    assert "interrupted: " in err and f"docs are saved in {out / 'parts'}" in err
+    assert f"interrupted: 8 of {N_DOCS} docs are saved in {out / 'parts'}" in err
     assert finals(out) == {}
     again = run_annotate(args, setup=setup, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout, _ = again.communicate(timeout=120)
-    assert again.returncode == 0 and "resuming: " in stdout and f"{N_DOCS} docs" in stdout
+    stdout, _ = again.communicate(timeout=DEADLINE_SECONDS)
+    assert again.returncode == 0, stdout
+    assert f"resuming: 8 of {N_DOCS} docs already done" in stdout
     assert finals(out) == {
         k: v for k, v in reference(source, tmp_path / "ref").items() if k != "entities.html"
     }
@@ -224,7 +254,7 @@ def test_file_size_limit_fails_clearly_and_leaves_no_partial_output(source, tmp_
     proc = run_annotate(
         [model, source, out, "-b", "2", "--part-docs", "4"], setup=setup, stderr=subprocess.PIPE
     )
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=DEADLINE_SECONDS)
     assert proc.returncode == 1
     assert f"Could not write {out / 'entities.jsonl'}: File too large" in err
     assert "Nothing was left under that name" in err and "ulimit -f" in err
@@ -232,6 +262,6 @@ def test_file_size_limit_fails_clearly_and_leaves_no_partial_output(source, tmp_
     again = run_annotate(
         [model, source, out, "-b", "2", "--part-docs", "4"], stdout=subprocess.PIPE
     )
-    stdout, _ = again.communicate(timeout=120)
+    stdout, _ = again.communicate(timeout=DEADLINE_SECONDS)
     assert again.returncode == 0 and f"resuming: {N_DOCS} of {N_DOCS} docs" in stdout
     assert set(finals(out)) == {"entities.jsonl", "annotations.spacy"}

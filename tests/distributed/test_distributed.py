@@ -91,7 +91,7 @@ def test_killed_actor_loses_no_doc_and_writes_none_twice(shared_run, model_dir):
     assert (model_dir.parent / "killed").exists(), "the actor was never killed"
     ids = pq.read_table(out / "manifest").column("id").to_pylist()
     assert sorted(ids) == sorted([*texts, "bad"])  # each doc exactly once
-    assert summary.duplicates_dropped == 0
+    assert summary.duplicates == 0
     entities, _ = read_output(out)
     assert by_doc(entities)["doc5"] == expected["doc5"]  # by_doc keeps duplicates: none
 
@@ -123,9 +123,8 @@ def test_resume_skips_done_docs(shared_run, model_dir, code_file, tmp_path):
     args = [str(model_dir), str(jsonl), str(out), "--batch-size", "2", "--code", code_file]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary = main([*args, "--workers", "1", "--quiet", "--shard-docs", "4"])
+        summary = main([*args, "--workers", "1", "--quiet"])
     messages = [str(w.message) for w in caught]
-    assert any("--shard-docs is ignored" in m for m in messages)
     moved = "12 docs of the input are in the output under another input file, e.g. "
     assert any(m.startswith(moved) and "from in.jsonl, now in all.jsonl" in m for m in messages)
     assert summary.skipped == len(texts) and summary.docs == 4 and not orphan.exists()

@@ -43,15 +43,15 @@ def test_bad_memory_settings_say_what_to_do():
         MemorySettings(min_count=0)
 
 
-V2 = "spacy-ctxext.DocumentMemory.v2"
+MEMORY = "spacy-ctxext.DocumentMemory.v1"
 
 
 @pytest.mark.parametrize(
     "memory, kinds",
     [
         (None, ("memory",)),
-        ({"@architectures": V2, "type_memory": False, "summary_slots": 4}, ("summary",)),
-        ({"@architectures": V2, "summary_slots": 2}, ("memory", "summary")),
+        ({"@misc": MEMORY, "type_memory": False, "summary_slots": 4}, ("summary",)),
+        ({"@misc": MEMORY, "summary_slots": 2}, ("memory", "summary")),
     ],
 )
 def test_fresh_memory_changes_nothing(tiny_bert, monkeypatch, memory, kinds):
@@ -119,15 +119,10 @@ def test_memory_carries_what_the_window_cannot_see(tiny_bert):
     assert with_memory >= 0.9 > without
 
 
-@pytest.mark.parametrize("version", ["v1", "v2"])
-def test_document_memory_is_misc_and_old_configs_resolve(version):
-    """A settings block, registered under @misc as spaCy's are; the @architectures name
-    that configs and pipelines saved before it use resolves to the same settings."""
+def test_document_memory_is_a_misc_block():
+    """A settings block, registered under @misc as spaCy's are, and there only."""
     from spacy.util import registry
 
-    name = f"spacy-ctxext.DocumentMemory.{version}"
-    assert registry.misc.get(name) is registry.architectures.get(name)
-    block = {"min_count": 3}
-    as_misc = registry.resolve({"m": {"@misc": name, **block}})["m"]
-    as_architecture = registry.resolve({"m": {"@architectures": name, **block}})["m"]
-    assert as_misc == as_architecture and as_misc.min_count == 3
+    block = {"@misc": MEMORY, "min_count": 3, "summary_slots": 2}
+    assert registry.resolve({"m": block})["m"] == MemorySettings(min_count=3, summary_slots=2)
+    assert not registry.has("architectures", MEMORY)

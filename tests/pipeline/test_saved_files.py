@@ -142,9 +142,8 @@ def test_corrupt_channel_vocabulary_is_named(tiny_bert, examples_with_stop, tmp_
 def examples_with_stop(tiny_bert):
     from util import make_examples
 
-    v2 = "spacy-ctxext.ContextExtendedTransformer.v2"
     stop = {"@misc": "spacy-ctxext.attr.v1", "attr": "IS_STOP"}
-    nlp = make_nlp(tiny_bert, **{"@architectures": v2}, features={"stop": stop})
+    nlp = make_nlp(tiny_bert, channels={"stop": stop})
     nlp.initialize(lambda: make_examples(nlp))
     return nlp
 
@@ -170,11 +169,13 @@ def test_other_version_warns_when_it_loads_and_says_so_when_it_fails(copy, train
 
 def test_intact_file_that_does_not_fit_the_config_says_so(copy):
     """A file as saved that still fails is not a bad copy: the message says the config is."""
-    features = {"stop": {"@misc": "spacy-ctxext.attr.v1", "attr": "IS_STOP"}}
-    encoder = {"@architectures": "spacy-ctxext.ContextExtendedTransformer.v2", "features": features}
-    config = {"components": {"ctx_ner": {"model": {"encoder": encoder}}}}
+    config = spacy.util.load_config(copy / "config.cfg")
+    stop = {"@misc": "spacy-ctxext.attr.v1", "attr": "IS_STOP"}
+    # In the file: a load override cannot put a block where the config has null.
+    config["components"]["ctx_ner"]["model"]["encoder"]["channels"] = {"stop": stop}
+    config.to_disk(copy / "config.cfg")
     with pytest.raises(SavedPipelineError) as caught:
-        spacy.load(copy, config=config)
+        spacy.load(copy)
     message = str(caught.value)
     assert f"{copy / 'ctx_ner' / 'model'} does not load (ValueError: The saved encoder" in message
     assert "as it was saved" in message and "config.cfg saved beside it" in message

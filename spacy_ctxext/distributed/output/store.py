@@ -16,8 +16,7 @@ throughput grows with the workers; the driver only lists and cleans. Exactly onc
   (its actor or node died after writing) rewrites the same files instead of adding a copy;
 - resume reads the committed manifest and leaves those docs out (``resume``).
 
-Parts of the previous version (``part-000000``) are read the same way. Readers:
-``pyarrow.parquet.read_table(OUTPUT / "entities")``.
+Readers: ``pyarrow.parquet.read_table(OUTPUT / "entities")``.
 """
 
 import hashlib

@@ -86,7 +86,7 @@ class ContextNet(torch.nn.Module):
 
         It takes the encoder's arguments (``input_ids`` or ``inputs_embeds``, and
         ``attention_mask``) and returns its hidden states first: the int8 copy of
-        ``cpu_quantize`` (``quantization``) or the benchmark's null encoder
+        ``cpu_precision = "int8"`` (``quantization``) or the benchmark's null encoder
         (``--null-encoder``). Not a submodule: never saved, moved to a device or trained.
         """
         self.__dict__["_inference_encoder"] = module

@@ -96,7 +96,7 @@ def weight_versions(module: torch.nn.Module) -> Tuple[Tuple[int, int], ...]:
     return tuple((id(p), p._version) for p in module.parameters())
 
 
-def use_cpu_quantize(
+def use_int8_encoder(
     net: Any, mode: Optional[str], device: torch.device, *, is_train: bool = False
 ) -> None:
     """Give ``net`` (a ``ContextNet``) the int8 inference encoder ``mode`` asks for, built
@@ -126,7 +126,7 @@ _NO_INT8 = WarnOnce(CpuQuantizeWarning)
 def _warn_no_int8(reason: str) -> None:
     _NO_INT8.warn(
         f"cpu_precision = 'int8' is set, but int8 kernels are not available here ({reason}): "
-        "the encoder runs in fp32. Set cpu_precision = 'auto' (v1/v2: cpu_quantize = null) in "
+        "the encoder runs in fp32. Set cpu_precision = 'auto' in "
         "[components.ctx_ner.model.encoder] to silence this.",
         stacklevel=3,
     )

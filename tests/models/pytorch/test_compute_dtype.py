@@ -113,7 +113,7 @@ def test_the_environment_forces_what_auto_picks(cpu_checks, monkeypatch, forced)
 def test_explicit_cpu_precisions(cpu_checks, is_train):
     cpu_checks(_is_amx_tile_supported=True)
     assert run_precision(None, "fp32", CPU, is_train=is_train) == FP32
-    # bf16 autocasts in training too (as v1/v2's cpu_bfloat16 did); int8 is inference only.
+    # bf16 autocasts in training too; int8 is inference only.
     assert run_precision(None, "bf16", CPU, is_train=is_train) == BF16
     assert run_precision(None, "int8", CPU, is_train=is_train) == (FP32 if is_train else INT8)
 

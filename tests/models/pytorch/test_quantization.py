@@ -124,28 +124,6 @@ def test_no_int8_kernels_falls_back_to_fp32(saved, monkeypatch):
     assert get_net(encoder_of(int8)).inference_encoder is None
 
 
-def test_v2_configs_and_attrs_keep_cpu_quantize(tmp_path, trained_nlp):
-    """A pipeline saved with ContextExtendedTransformer.v2 and cpu_quantize = "int8"
-    loads as int8; attrs from before cpu_precision say their precision too."""
-    path = tmp_path / "old"
-    trained_nlp.to_disk(path)
-    config = (path / "config.cfg").read_text(encoding="utf8")
-    assert 'cpu_precision = "fp32"' in config
-    config = config.replace("ContextExtendedTransformer.v4", "ContextExtendedTransformer.v2")
-    config = config.replace("channels = null", "features = null")
-    config = config.replace('cpu_precision = "fp32"', 'cpu_quantize = "int8"')
-    (path / "config.cfg").write_text(config, encoding="utf8")
-    old = spacy.load(path)
-    assert EncoderSettings.of(encoder_of(old)).cpu_precision == "int8"
-    old(STORY)
-    assert isinstance(get_net(encoder_of(old)).inference_encoder, Int8Encoder)
-    attrs = {k: v for k, v in encoder_of(old).attrs.items() if k != "cpu_precision"}
-    for legacy, precision in (({"cpu_quantize": "int8"}, "int8"), ({}, "fp32")):
-        attrs.update({"cpu_bfloat16": False, "cpu_quantize": None, **legacy})
-        model = type("Old", (), {"attrs": attrs})()
-        assert EncoderSettings.of(model).cpu_precision == precision
-
-
 def test_int8_products_are_exact_here_and_the_layer_matches_fp32():
     assert quantization.int8_matmul_error() is None
     torch.manual_seed(0)

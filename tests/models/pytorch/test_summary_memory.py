@@ -25,7 +25,7 @@ from spacy_ctxext.models.pytorch.memory_writer import MemoryWriter
 from spacy_ctxext.models.pytorch.summary_memory import SummaryMemory, SummaryWriter
 from spacy_ctxext.models.pytorch.type_memory import TypeMemory
 
-SLOTS_ONLY = {"@architectures": "spacy-ctxext.DocumentMemory.v2", "type_memory": False}
+SLOTS_ONLY = {"@misc": "spacy-ctxext.DocumentMemory.v1", "type_memory": False}
 
 
 def pooled_at_once(summary, vectors):
@@ -71,7 +71,7 @@ def test_a_doc_reads_only_its_own_slots():
     assert not torch.allclose(reads[3:], other_reads[3:])
 
 
-def test_settings_need_some_memory_and_v2_configures_slots():
+def test_settings_need_some_memory_and_take_slots():
     with pytest.raises(ValueError, match="summary_slots above 0"):
         MemorySettings(type_memory=False, summary_slots=0)
     with pytest.raises(ValueError, match="summary_slots must be 0 or more"):
@@ -84,7 +84,7 @@ def trained_slots(tiny_bert):
     """Both kinds of memory, trained a few steps so that the gates are not zero."""
     with torch_threads(1):
         torch.manual_seed(0)
-        memory = {"@architectures": "spacy-ctxext.DocumentMemory.v2", "summary_slots": 2}
+        memory = {"@misc": "spacy-ctxext.DocumentMemory.v1", "summary_slots": 2}
         nlp = make_memory_nlp(tiny_bert, memory={**memory, "min_count": 1})
         return train_steps(nlp, make_examples(nlp), learn_rate=1e-3, steps=5)
 
