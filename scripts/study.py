@@ -134,7 +134,7 @@ def run_arm(arm: str, steps: int, learn_rate: float, seed: int, gpu_id: int, enc
         # entities the gazetteer lacks (with every training string, all of them match).
         min_count = 2 if arm.endswith("-min2") else 1
         patterns = f"corpus/{dataset}/gazetteer-min{min_count}.jsonl"
-        build = ["-m", "spacy_ctxext.gazetteer", train, patterns, "--min-count", str(min_count)]
+        build = ["-m", "spacy_ctxext.cli.gazetteer", train, patterns, "--min-count", str(min_count)]
         subprocess.run([sys.executable, *build], check=True)
         command += ["--paths.gazetteer", patterns]
     started = time.perf_counter()
@@ -161,7 +161,7 @@ def evaluate_run(arm: str, model: Path, output: Path, gpu_id: int) -> dict:
     """``spacy_ctxext.scoring.evaluate`` of a run's model on its arm's eval split (every protocol,
     unseen entities against the training split); the JSON is written to ``output``."""
     _, dataset, split, _ = ARMS[arm]
-    evaluate = [sys.executable, "-m", "spacy_ctxext.evaluate", str(model),
+    evaluate = [sys.executable, "-m", "spacy_ctxext.cli.evaluate", str(model),
                 f"corpus/{dataset}/{split}.spacy", "--output", str(output),
                 "--gpu-id", str(gpu_id), "--seen", f"corpus/{dataset}/train.spacy"]  # fmt: skip
     subprocess.run(evaluate, check=True)

@@ -1,6 +1,7 @@
-"""Every ``python -m spacy_ctxext.MODULE`` command line that README.md and docs/*.md show
-(in code blocks or inline code) names a module that runs, and every ``--flag`` shown for
-it is one its ``--help`` lists: the docs cannot drift from the command lines."""
+"""Every ``python -m spacy_ctxext.MODULE`` and ``spacy ctxext COMMAND`` command line that
+README.md and docs/*.md show (in code blocks or inline code) names a command that runs, and
+every ``--flag`` shown for it is one its ``--help`` lists: the docs cannot drift from the
+command lines."""
 
 import re
 import subprocess
@@ -13,15 +14,25 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMAND = re.compile(r"python3? -m (spacy_ctxext(?:\.[A-Za-z_]\w*)+)(.*)")
+# Group 1: what follows ``python -m`` to run it (a module, or spaCy's command and ours).
+COMMAND = re.compile(
+    r"(?:python3? -m (spacy_ctxext(?:\.[A-Za-z_]\w*)+)|(?<![\w.-])(?:python3? -m )?"
+    r"(spacy ctxext [a-z]+))(.*)"
+)
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 INLINE = re.compile(r"`([^`]+)`")
 # A shell line goes on to another command after these; its flags are not the module's.
 SHELL_BREAK = re.compile(r"\s(?:&&|\|\|?|;)\s|\s#")
-# Each has a ``__main__`` and is named in the README; an extraction that found fewer
-# would be checking less than the docs show.
-KNOWN = {"annotate", "benchmark", "convert", "distributed", "evaluate", "gazetteer"}
+# Each runs and is shown in the docs; an extraction that found fewer would be checking less
+# than the docs show.
+TOOLS = ("annotate", "convert", "evaluate", "gazetteer")
+KNOWN = {
+    "spacy_ctxext.benchmark",
+    "spacy_ctxext.distributed",
+    *(f"spacy_ctxext.cli.{name}" for name in TOOLS),
+    *(f"spacy ctxext {name}" for name in TOOLS),
+}
 
 
 def shown_commands(text: str) -> Iterator[str]:
@@ -37,12 +48,12 @@ def shown_commands(text: str) -> Iterator[str]:
 
 
 def documented() -> Dict[str, Dict[str, Set[str]]]:
-    """Per module (without the ``spacy_ctxext.`` prefix): each flag shown and where."""
+    """Per command (the module, or ``spacy ctxext NAME``): each flag shown and where."""
     flags: Dict[str, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
     for path in DOCS:
         for command in shown_commands(path.read_text(encoding="utf8")):
-            module, rest = re.fullmatch(COMMAND, command).groups()
-            name = module.split(".", 1)[1]
+            module, spacy_command, rest = re.fullmatch(COMMAND, command).groups()
+            name = module or spacy_command
             flags[name].setdefault("", set()).add(path.name)
             for flag in FLAG.findall(rest):
                 flags[name][flag].add(path.name)
@@ -52,9 +63,9 @@ def documented() -> Dict[str, Dict[str, Set[str]]]:
 DOCUMENTED = documented()
 
 
-def run_help(module: str) -> Tuple[int, str]:
+def run_help(command: str) -> Tuple[int, str]:
     done = subprocess.run(
-        [sys.executable, "-m", f"spacy_ctxext.{module}", "--help"],
+        [sys.executable, "-m", *command.split(), "--help"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -67,27 +78,31 @@ def test_the_docs_show_every_command_line():
     assert KNOWN <= set(DOCUMENTED), f"extracted only {sorted(DOCUMENTED)}"
 
 
-@pytest.mark.parametrize("module", sorted(DOCUMENTED))
-def test_documented_flags_are_in_the_help(module):
-    code, output = run_help(module)
-    assert code == 0, f"python -m spacy_ctxext.{module} --help exited {code}:\n{output}"
+@pytest.mark.parametrize("command", sorted(DOCUMENTED))
+def test_documented_flags_are_in_the_help(command):
+    code, output = run_help(command)
+    assert code == 0, f"python -m {command} --help exited {code}:\n{output}"
     listed = set(FLAG.findall(output))
     missing: List[str] = [
         f"{flag} (in {', '.join(sorted(where))})"
-        for flag, where in sorted(DOCUMENTED[module].items())
+        for flag, where in sorted(DOCUMENTED[command].items())
         if flag and flag not in listed
     ]
-    assert not missing, f"spacy_ctxext.{module} --help lists no {'; '.join(missing)}"
+    assert not missing, f"{command} --help lists no {'; '.join(missing)}"
 
 
 def test_the_extraction_reads_blocks_and_inline_code():
     text = (
-        "Run `python -m\nspacy_ctxext.evaluate MODEL --seen X`, then:\n\n"
-        "```bash\npython -m spacy_ctxext.annotate M IN OUT \\\n    --html  # not --this\n"
-        "python -m spacy_ctxext.convert A B && spacy train --paths.x y\n```\n"
+        "Run `python -m\nspacy_ctxext.cli.evaluate MODEL --seen X`, then:\n\n"
+        "```bash\npython -m spacy_ctxext.cli.annotate M IN OUT \\\n    --html  # not --this\n"
+        "python -m spacy_ctxext.cli.convert A B && spacy train --paths.x y\n"
+        "spacy ctxext gazetteer T P --min-count 2\n```\n"
+        "Or `python -m spacy ctxext convert A B --lang de`; not `spacy evaluate M D --gpu-id 0`."
     )
     assert list(shown_commands(text)) == [
-        "python -m spacy_ctxext.annotate M IN OUT      --html",
-        "python -m spacy_ctxext.convert A B",
-        "python -m spacy_ctxext.evaluate MODEL --seen X",
+        "python -m spacy_ctxext.cli.annotate M IN OUT      --html",
+        "python -m spacy_ctxext.cli.convert A B",
+        "spacy ctxext gazetteer T P --min-count 2",
+        "python -m spacy_ctxext.cli.evaluate MODEL --seen X",
+        "python -m spacy ctxext convert A B --lang de",
     ]

@@ -13,7 +13,7 @@ name; an interrupted run (Ctrl-C, a crash) resumes where it stopped when run aga
 starts over with ``--restart``. Exit status: 0 when complete, 1 on an error, 130 when
 interrupted.
 
-    python -m spacy_ctxext.annotate MODEL INPUT OUTPUT_DIR [--html] [--restart]
+    python -m spacy_ctxext.cli.annotate MODEL INPUT OUTPUT_DIR [--html] [--restart]
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ from ..annotation.resume import (
     skip_done,
 )
 from ..pipeline.ctx_ner import DEFAULT_SPANS_KEY
-from ..scoring.evaluate import load_pipeline
+from ..pipeline.loading import load_pipeline
 
 __all__ = ["annotate", "main"]
 
+PROG = "python -m spacy_ctxext.cli.annotate"  # `spacy ctxext annotate` passes its own
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130  # 130: a shell's code for a command stopped by Ctrl-C
 
 
@@ -134,10 +135,10 @@ def _annotate_parts(
         summary.add(part.rows)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> Dict[str, Any]:
     """The command line; exits 1 on an error and 130 when interrupted, after saying how
     many docs are saved and how to resume."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     summary = RunSummary()
     try:
         result = annotate(
@@ -176,10 +177,8 @@ def _stop(summary: RunSummary, why: str, code: Optional[int]) -> None:
         raise SystemExit(code)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m spacy_ctxext.annotate", description=__doc__.split("\n")[0]
-    )
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("model", help="pipeline name or path (spacy.load)")
     parser.add_argument("input", help="folder of .txt files, or a .jsonl file")
     parser.add_argument("output_dir", help="folder for annotations.spacy, entities.jsonl(.html)")

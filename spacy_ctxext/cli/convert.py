@@ -2,7 +2,7 @@
 ``-DOCSTART-`` document (``spacy_ctxext.training.conll``); a folder converts each of its
 ``*.conll`` files.
 
-    python -m spacy_ctxext.convert INPUT.conll|FOLDER OUTPUT.spacy|FOLDER [--scheme auto]
+    python -m spacy_ctxext.cli.convert INPUT.conll|FOLDER OUTPUT.spacy|FOLDER [--scheme auto]
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import List, Optional
 from ..io_atomic import OutputWriteError
 from ..training.conll import SCHEMES, convert
 
+# `spacy ctxext convert` passes its own.
+PROG = "python -m spacy_ctxext.cli.convert"
 
-def main(argv: Optional[List[str]] = None) -> None:
+
+def main(argv: Optional[List[str]] = None, prog: str = PROG) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m spacy_ctxext.convert",
+        prog=prog,
         description="Convert a CoNLL NER file (IOB1/IOB2, one doc per -DOCSTART-) to a DocBin.",
     )
     parser.add_argument(
@@ -43,3 +46,7 @@ def _convert(args: argparse.Namespace) -> None:
     for source in sources:
         target = args.output / source.with_suffix(".spacy").name
         convert(source, target, lang=args.lang, scheme=args.scheme)
+
+
+if __name__ == "__main__":
+    main()

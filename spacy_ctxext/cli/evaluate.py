@@ -2,7 +2,7 @@
 (``spacy_ctxext.scoring.evaluate``), prints the text report and writes the JSON with the
 report beside it.
 
-    python -m spacy_ctxext.evaluate MODEL DATA.spacy [--output NAME.json] [--seen TRAIN.spacy]
+    python -m spacy_ctxext.cli.evaluate MODEL DATA.spacy [--output NAME.json] [--seen TRAIN.spacy]
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from ..io_atomic import OutputWriteError, write_text
 from ..scoring.evaluate import PROTOCOLS, evaluate_pipeline
 from ..scoring.text_report import format_results
 
+# `spacy ctxext evaluate` passes its own.
+PROG = "python -m spacy_ctxext.cli.evaluate"
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(
-        prog="python -m spacy_ctxext.evaluate",
+        prog=prog,
         description="Score a pipeline's entities on gold docs: raw text first, gold tokens after.",
     )
     parser.add_argument("model", help="pipeline name or path (spacy.load)")
@@ -56,3 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             raise SystemExit(f"error: {err}") from None
         print(f"wrote {output} and {output.with_suffix('.txt')}")
     return result
+
+
+if __name__ == "__main__":
+    main()

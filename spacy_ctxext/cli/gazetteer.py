@@ -1,7 +1,7 @@
 """The gazetteer command line: an entity_ruler pattern file from a training split's own
 entity strings (``spacy_ctxext.training.gazetteer``).
 
-    python -m spacy_ctxext.gazetteer TRAIN.spacy PATTERNS.jsonl [--min-count N]
+    python -m spacy_ctxext.cli.gazetteer TRAIN.spacy PATTERNS.jsonl [--min-count N]
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from ..io_atomic import OutputWriteError, atomic_path
 from ..training.gazetteer import gazetteer_patterns
 from ..training.readers import read_docbin
 
+# `spacy ctxext gazetteer` passes its own.
+PROG = "python -m spacy_ctxext.cli.gazetteer"
 
-def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, str]]:
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> List[Dict[str, str]]:
     parser = argparse.ArgumentParser(
-        prog="python -m spacy_ctxext.gazetteer",
+        prog=prog,
         description="Write a gazetteer (entity_ruler JSONL) of a DocBin's entity strings.",
     )
     parser.add_argument("docs", type=Path, help="annotated .spacy DocBin (a training split)")
@@ -37,3 +40,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, str]]:
         raise SystemExit(f"error: {err}") from None
     print(f"wrote {len(rows)} patterns from {len(docs)} docs to {args.output}")
     return rows
+
+
+if __name__ == "__main__":
+    main()

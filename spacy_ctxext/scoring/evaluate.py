@@ -10,7 +10,7 @@ CoNLL-style exact-span matching), a token-level report (per-type P/R/F over toke
 ignoring the B/I prefix), label consistency, unseen-entity scores and entity P/R/F by
 where an entity stands in its document (``spacy_ctxext.scoring.breakdown``).
 
-    python -m spacy_ctxext.evaluate MODEL DATA.spacy --output metrics/NAME.json
+    python -m spacy_ctxext.cli.evaluate MODEL DATA.spacy --output metrics/NAME.json
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
-import spacy
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 
+from ..pipeline.loading import load_pipeline
 from ..training.gazetteer import entity_labels
 from ..training.readers import read_docbin, unannotated_copy
 from .breakdown import entity_breakdown
@@ -34,7 +34,7 @@ from .paired import doc_counts
 from .tag_reports import _plain, aligned_iob2_tags, iob2_tags, seqeval_reports
 from .unseen import unseen_scores
 
-__all__ = ["load_pipeline", "evaluate_pipeline"]
+__all__ = ["evaluate_pipeline"]
 
 
 class _KeepingScorer(Scorer):
@@ -51,15 +51,6 @@ class _KeepingScorer(Scorer):
     def score(self, examples: Iterable[Example], *, per_component: bool = False) -> Dict[str, Any]:
         self.examples = list(examples)
         return super().score(self.examples, per_component=per_component)
-
-
-def load_pipeline(model: Union[str, Path, Language], gpu_id: int = -1) -> Language:
-    """Return ``model`` if it is already a pipeline, else ``spacy.load`` it (on GPU if asked)."""
-    if isinstance(model, Language):
-        return model
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    return spacy.load(model)
 
 
 PROTOCOLS = {

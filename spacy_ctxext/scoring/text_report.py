@@ -1,5 +1,6 @@
 """The evaluation's text report: each protocol's entity P/R/F first, then every report of
-the first protocol, as printed by ``python -m spacy_ctxext.evaluate`` and written beside its JSON.
+the first protocol, as printed by ``python -m spacy_ctxext.cli.evaluate`` and written beside
+its JSON.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def create_context_chunk_corpus(
     path: Union[str, Path], core_tokens: int = 96, context_tokens: int = 32, limit: int = 0
 ) -> Callable[[Language], Iterable[Example]]:
     """A training corpus of document chunks (``doc_chunks``) from a ``.spacy`` DocBin of
-    whole documents with sentence starts (as ``python -m spacy_ctxext.convert`` writes).
+    whole documents with sentence starts (as ``python -m spacy_ctxext.cli.convert`` writes).
 
     core_tokens: spaCy tokens of whole sentences per chunk's core (the part with a loss).
     context_tokens: tokens of the document read, without a loss, on each side of it.

@@ -4,7 +4,7 @@ One ``Doc`` is made per ``-DOCSTART-`` document rather than per sentence, becaus
 long-document NER needs the whole document as context. Sentence boundaries from the
 blank lines are kept as ``sent_starts`` so that sentence-level evaluation stays possible.
 
-Usage: ``python -m spacy_ctxext.convert INPUT.conll|FOLDER OUTPUT.spacy|FOLDER [--lang en]
+Usage: ``python -m spacy_ctxext.cli.convert INPUT.conll|FOLDER OUTPUT.spacy|FOLDER [--lang en]
 [--scheme auto]`` (a folder converts each of its ``*.conll`` files).
 """
 

@@ -4,7 +4,7 @@ A gazetteer built from a training split's own entity strings is the honest way t
 one: it holds only names a user could have collected before seeing the test set. The
 same strings tell which test entities are *unseen* (``scoring.unseen``).
 
-    python -m spacy_ctxext.gazetteer corpus/conll2003/train.spacy corpus/conll2003/gazetteer.jsonl
+    spacy ctxext gazetteer corpus/conll2003/train.spacy corpus/conll2003/gazetteer.jsonl
 """
 
 from collections import Counter, defaultdict

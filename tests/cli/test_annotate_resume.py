@@ -172,12 +172,12 @@ def test_rerun_of_a_complete_run_says_it_replaces_it(source, tmp_path):
 
 
 def run_annotate(args, *, setup="", **kwargs):
-    """``python -m spacy_ctxext.annotate ARGS`` in a subprocess, after ``setup``."""
+    """``python -m spacy_ctxext.cli.annotate ARGS`` in a subprocess, after ``setup``."""
     code = (
         f"import sys; sys.path[:0] = [{str(REPO / 'tests')!r}, {str(REPO / 'tests' / 'cli')!r}]\n"
         f"{setup}\n"
         f"sys.argv = ['annotate'] + {[str(a) for a in args]!r}\n"
-        "import runpy; runpy.run_module('spacy_ctxext.annotate', run_name='__main__')"
+        "import runpy; runpy.run_module('spacy_ctxext.cli.annotate', run_name='__main__')"
     )
     return subprocess.Popen([sys.executable, "-c", code], text=True, **kwargs)
 

@@ -176,11 +176,12 @@ def test_convert_main_and_round_trip(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_module_runs_as_script(tmp_path):
+@pytest.mark.parametrize("command", [["spacy_ctxext.cli.convert"], ["spacy", "ctxext", "convert"]])
+def test_command_line_runs_as_module_and_spacy_command(tmp_path, command):
     source = write(tmp_path, "A I-PER\n")
     output = tmp_path / "a.spacy"
     run = subprocess.run(
-        [sys.executable, "-m", "spacy_ctxext.convert", str(source), str(output)],
+        [sys.executable, "-m", *command, str(source), str(output)],
         capture_output=True,
         text=True,
         cwd=REPO,

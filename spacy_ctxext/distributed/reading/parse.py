@@ -2,7 +2,7 @@
 
 Ray Data's ``read_binary_files`` hands each file's bytes to ``parse_files`` in a read task:
 a file is parsed whole, by one task, so that default ids can be line and row numbers and
-bad input is reported with its file and line as ``spacy_ctxext.annotate`` reports it
+bad input is reported with its file and line as ``spacy_ctxext.cli.annotate`` reports it
 (JSONL is read by the same code, ``annotation.inputs.jsonl_objects``).
 
 Ids: the record's ``id`` (JSONL key or Parquet column, as a string), else
