@@ -16,13 +16,7 @@ from tokenizers import Tokenizer
 from ..arrays import ragged_arange
 from ..tokenization.wordpieces import DocPieces, tokenize_docs
 from .heap import trim_heap
-from .retrieval import (
-    key_terms,
-    passage_starts,
-    passages_room,
-    retrieve_passages,
-    with_passages,
-)
+from .retrieval import RetrievedPassages, passages_room, retrieve_passages
 from .sentences import UNSENTENCED_DOCS
 from .windows import Windows, pack_by_budget, plan_joined_windows
 
@@ -104,11 +98,10 @@ def plan_batch(
     if retrieved_passages and len(windows):
         retrieved = retrieve_passages(
             windows,
+            docs,
             joined.offsets,
             joined.token_piece,
             joined.token_starts,
-            key_terms(docs),
-            passage_starts(docs),
             k=retrieved_passages,
             passage_pieces=passage_pieces,
         )
@@ -124,8 +117,8 @@ def plan_batch(
         gather = _gather(windows.start[members], n_pieces, len(prefix))
         separators = (np.zeros(0, dtype=np.int64),) * 2
         if retrieved is not None:
-            gather, separators = with_passages(
-                gather, retrieved, passage_columns, members, row_of_window, len(suffix)
+            gather, separators = _with_passages(
+                gather, retrieved, passage_columns, members, row_of_window
             )
         input_ids, mask = _pad_windows(
             joined.ids, gather, n_pieces, lengths[members], specials, pad_id, separators
@@ -222,13 +215,28 @@ def _locate_tokens(token_piece: np.ndarray, windows: Windows, n_prefix: int):
     return token_window, token_col
 
 
-def _gather(starts: np.ndarray, n_pieces: np.ndarray, column: int):
-    """Where a batch's window pieces go: row and column in the padded batch (from
-    ``column`` on), and their index in the joined pieces. Shared by the ids and the
-    channel rows of one batch."""
+def _gather(starts: np.ndarray, n_pieces: np.ndarray, columns, rows=None):
+    """Where runs of joined pieces go in a padded batch: run i, ``n_pieces[i]`` pieces from
+    ``starts[i]``, fills row ``rows[i]`` (default: row i) from column ``columns`` (one for
+    all runs, or one per run). Returns rows, columns and the pieces' index in the joined
+    pieces; shared by the ids and the channel rows of one batch."""
     source = ragged_arange(starts, n_pieces)
-    row = np.repeat(np.arange(len(starts)), n_pieces)
-    return row, column + source - np.repeat(starts, n_pieces), source
+    rows = np.arange(len(starts)) if rows is None else rows
+    row = np.repeat(rows, n_pieces)
+    first = np.repeat(np.broadcast_to(columns, starts.shape), n_pieces)
+    return row, first + source - np.repeat(starts, n_pieces), source
+
+
+def _with_passages(gather, retrieved: RetrievedPassages, passage_columns, members, row_of_window):
+    """A batch's gather with its windows' retrieved passages added, and where the
+    separators after the passages go (rows, first columns)."""
+    picked = np.flatnonzero(np.isin(retrieved.window, members))
+    starts, columns = retrieved.start[picked], passage_columns[picked]
+    lengths = retrieved.end[picked] - starts
+    rows = row_of_window[retrieved.window[picked]]
+    passages = _gather(starts, lengths, columns, rows)
+    gathered = tuple(np.concatenate([a, b]) for a, b in zip(gather, passages))
+    return gathered, (rows, columns + lengths)
 
 
 def _place(source: np.ndarray, gather, shape: Tuple[int, int], fill: int) -> np.ndarray:

@@ -21,7 +21,7 @@ same passages; training and inference plan them the same way.
 """
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 from spacy.attrs import IS_ALPHA, IS_STOP, IS_TITLE, IS_UPPER, LOWER
@@ -33,11 +33,9 @@ from .windows import Windows, plan_joined_windows
 
 __all__ = [
     "RetrievedPassages",
-    "key_terms",
-    "passage_starts",
     "passages_room",
     "retrieve_passages",
-    "with_passages",
+    "token_terms",
 ]
 
 # Terms in more passages of a document than this retrieve nothing (a book's hero).
@@ -71,49 +69,39 @@ class RetrievedPassages:
         return columns.astype(np.int64), added.astype(np.int64)
 
 
-def key_terms(docs: Sequence[Doc]) -> np.ndarray:
-    """(tokens,) int64 of all the docs' tokens end to end: the lower-cased form's hash for
-    a key term, 0 for any other token."""
-    parts = [np.zeros(0, dtype=np.int64)]
+def token_terms(docs: Sequence[Doc]) -> Tuple[np.ndarray, np.ndarray]:
+    """Two (tokens,) arrays over all the docs' tokens end to end, from one pass: int64, the
+    lower-cased form's hash for a key term, 0 for any other token; and bool, whether a
+    token starts a passage by the internal rule (each doc's first token does)."""
+    terms, starts = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=bool)]
     for doc in docs:
         if not len(doc):
             continue
+        initial = np.concatenate([[True], sentence_ends(doc)[:-1]])
         rows = doc.to_array([LOWER, IS_ALPHA, IS_STOP, IS_TITLE, IS_UPPER]).astype(np.uint64)
         capitalised = (rows[:, 3] | rows[:, 4]).astype(bool)
-        key = rows[:, 1].astype(bool) & ~rows[:, 2].astype(bool) & capitalised
-        key &= ~_passage_initial(doc)
-        parts.append(np.where(key, rows[:, 0].view(np.int64), 0))
-    return np.concatenate(parts)
-
-
-def passage_starts(docs: Sequence[Doc]) -> np.ndarray:
-    """(tokens,) bool of all the docs' tokens end to end: whether a token starts a
-    passage by the internal rule (each doc's first token does)."""
-    parts = [np.zeros(0, dtype=bool)] + [_passage_initial(doc) for doc in docs if len(doc)]
-    return np.concatenate(parts)
-
-
-def _passage_initial(doc: Doc) -> np.ndarray:
-    return np.concatenate([[True], sentence_ends(doc)[:-1]])
+        key = rows[:, 1].astype(bool) & ~rows[:, 2].astype(bool) & capitalised & ~initial
+        terms.append(np.where(key, rows[:, 0].view(np.int64), 0))
+        starts.append(initial)
+    return np.concatenate(terms), np.concatenate(starts)
 
 
 def retrieve_passages(
     windows: Windows,
+    docs: Sequence[Doc],
     offsets: np.ndarray,
     token_piece: np.ndarray,
     token_starts: np.ndarray,
-    terms: np.ndarray,
-    starts_passage: np.ndarray,
     *,
     k: int,
     passage_pieces: int,
 ) -> RetrievedPassages:
     """Up to ``k`` passages of at most ``passage_pieces`` pieces for each window.
 
-    offsets, token_piece, token_starts: the joined pieces of the batch's docs
-    (``batch_plan.JoinedPieces``); terms, starts_passage: ``key_terms`` and
-    ``passage_starts`` of the same docs' tokens.
+    offsets, token_piece, token_starts: the joined pieces of ``docs``
+    (``batch_plan.JoinedPieces``).
     """
+    terms, starts_passage = token_terms(docs)
     has_piece = token_piece >= 0
     rule_starts = np.unique(token_piece[starts_passage & has_piece])
     passages = plan_joined_windows(
@@ -126,16 +114,11 @@ def retrieve_passages(
     _, term = np.unique(np.stack([doc, terms[keyed]], axis=1), axis=0, return_inverse=True)
     term = term.reshape(-1)
     passage = passages.locate(pieces)
-    in_core = _in_core(windows, pieces)
     window = windows.locate(pieces)
+    in_core = (window >= 0) & (pieces < windows.core_end[np.maximum(window, 0)])
     return _top_passages(
         windows, passages, offsets, term, passage, window[in_core], term[in_core], k
     )
-
-
-def _in_core(windows: Windows, pieces: np.ndarray) -> np.ndarray:
-    window = windows.locate(pieces)
-    return (window >= 0) & (pieces < windows.core_end[np.maximum(window, 0)])
 
 
 def _top_passages(windows, passages, offsets, term, passage, core_window, core_term, k):
@@ -176,21 +159,3 @@ def _top_passages(windows, passages, offsets, term, passage, core_window, core_t
 def passages_room(retrieved_passages: int, passage_pieces: int, n_suffix: int) -> int:
     """Pieces a window keeps for its retrieved passages and their separators."""
     return retrieved_passages * (passage_pieces + n_suffix)
-
-
-def with_passages(gather, retrieved, passage_columns, members, row_of_window, n_suffix):
-    """A batch's gather with its windows' retrieved passages added, and where the
-    separators after the passages go (rows, first columns)."""
-    picked = np.flatnonzero(np.isin(retrieved.window, members))
-    lengths = retrieved.end[picked] - retrieved.start[picked]
-    rows = row_of_window[retrieved.window[picked]]
-    source = ragged_arange(retrieved.start[picked], lengths)
-    offset = source - np.repeat(retrieved.start[picked], lengths)
-    columns = np.repeat(passage_columns[picked], lengths) + offset
-    row, col, at = gather
-    gathered = (
-        np.concatenate([row, np.repeat(rows, lengths)]),
-        np.concatenate([col, columns]),
-        np.concatenate([at, source]),
-    )
-    return gathered, (rows, passage_columns[picked] + lengths)

@@ -7,12 +7,7 @@ import spacy
 from util import STORY, make_examples, make_nlp
 
 from spacy_ctxext.planning.batch_plan import JoinedPieces, plan_batch
-from spacy_ctxext.planning.retrieval import (
-    key_terms,
-    passage_starts,
-    passages_room,
-    retrieve_passages,
-)
+from spacy_ctxext.planning.retrieval import passages_room, retrieve_passages, token_terms
 from spacy_ctxext.planning.windows import plan_joined_windows
 from spacy_ctxext.tokenization.wordpieces import load_backend, special_tokens, tokenize_docs
 
@@ -38,12 +33,12 @@ def backend(tiny_bert):
 
 def test_key_terms_are_capitalised_rarer_words_inside_a_passage(nlp):
     doc = nlp.make_doc("Mr Holmes met Peter in Paris . The bank and NASA said so .")
-    terms = key_terms([doc])
+    terms, starts = token_terms([doc])
     keyed = [t.text for t, term in zip(doc, terms) if term]
     # "Mr" starts its passage, "The" too (and is a stop word); NASA is all capitals.
     assert keyed == ["Holmes", "Peter", "Paris", "NASA"]
     assert terms[1] == doc.vocab.strings["holmes"]  # compared lower-cased
-    assert passage_starts([doc]).tolist() == [t.i in (0, 7) for t in doc]
+    assert starts.tolist() == [t.i in (0, 7) for t in doc]
 
 
 def retrieve(docs, backend, *, window, context, k, pieces):
@@ -53,11 +48,10 @@ def retrieve(docs, backend, *, window, context, k, pieces):
     )
     found = retrieve_passages(
         windows,
+        docs,
         joined.offsets,
         joined.token_piece,
         joined.token_starts,
-        key_terms(docs),
-        passage_starts(docs),
         k=k,
         passage_pieces=pieces,
     )
