@@ -6,7 +6,7 @@ its outputs go in the docs' token order. Nothing here touches torch: running a p
 is ``context_net.run_plan``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -14,8 +14,9 @@ from spacy.tokens import Doc
 from tokenizers import Tokenizer
 
 from ..arrays import ragged_arange
-from ..tokenization.wordpieces import DocPieces, tokenize_docs
+from ..tokenization.wordpieces import tokenize_docs
 from .heap import trim_heap
+from .joined import JoinedPieces
 from .retrieval import RetrievedPassages, passages_room, retrieve_passages
 from .sentences import UNSENTENCED_DOCS
 from .windows import Windows, pack_by_budget, plan_joined_windows
@@ -82,8 +83,7 @@ def plan_batch(
     n_special = len(prefix) + len(suffix)
     if isolate_sentences:
         UNSENTENCED_DOCS.check(docs)
-    pieces = tokenize_docs(backend, docs)
-    joined = JoinedPieces.of(pieces)
+    joined = JoinedPieces.of(tokenize_docs(backend, docs))
     local = window - n_special - passages_room(retrieved_passages, passage_pieces, len(suffix))
     windows = plan_joined_windows(
         joined.offsets,
@@ -93,10 +93,9 @@ def plan_batch(
         context=context,
         isolate_sentences=isolate_sentences,
     )
-    lengths = windows.lengths + n_special
-    retrieved, passage_columns = None, np.zeros(0, dtype=np.int64)
+    layout = _layout(joined, windows, n_special, len(prefix))
     if retrieved_passages and len(windows):
-        retrieved = retrieve_passages(
+        passages = retrieve_passages(
             windows,
             docs,
             joined.offsets,
@@ -105,33 +104,67 @@ def plan_batch(
             k=retrieved_passages,
             passage_pieces=passage_pieces,
         )
-        passage_columns, added = retrieved.layout(lengths, len(suffix))
-        lengths = lengths + added
-    token_window, token_col = _locate_tokens(joined.token_piece, windows, len(prefix))
-    groups = pack_by_budget(lengths, batch_wordpieces)
-    row_of_window, tokens_of_batch = _tokens_by_batch(token_window, groups, len(lengths))
+        layout = layout.with_passages(passages, len(suffix))
+    groups = pack_by_budget(layout.lengths, batch_wordpieces)
+    row_of_window, tokens_of_batch = _tokens_by_batch(layout.token_window, groups, len(windows))
     piece_channels = joined.piece_rows(token_channels)  # None without channels
-    batches = []
-    for members, tokens in zip(groups, tokens_of_batch):
-        n_pieces = windows.lengths[members]
-        gather = _gather(windows.start[members], n_pieces, len(prefix))
-        separators = (np.zeros(0, dtype=np.int64),) * 2
-        if retrieved is not None:
-            gather, separators = _with_passages(
-                gather, retrieved, passage_columns, members, row_of_window
-            )
-        input_ids, mask = _pad_windows(
-            joined.ids, gather, n_pieces, lengths[members], specials, pad_id, separators
-        )
-        channel_ids = None
-        if piece_channels is not None:
-            channel_ids = _place(piece_channels, gather, mask.shape, 0)
-        rows, cols = row_of_window[token_window[tokens]], token_col[tokens]
-        batches.append(EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens), channel_ids))
+    batches = [
+        _encoder_batch(layout, members, tokens, row_of_window, piece_channels, specials, pad_id)
+        for members, tokens in zip(groups, tokens_of_batch)
+    ]
     doc_lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     if trim_after_tokens is not None and doc_lengths.sum() >= trim_after_tokens:
         trim_heap()
-    return BatchPlan(batches, np.flatnonzero(token_window < 0), doc_lengths)
+    return BatchPlan(batches, np.flatnonzero(layout.token_window < 0), doc_lengths)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each window's pieces and each token go, before the windows are packed.
+
+    lengths: each window's padded length (specials and passages included); token_window,
+    token_col: each token's window and column in it (-1: no pieces); passages and
+    passage_columns: the retrieved passages and where each starts in its window's row.
+    """
+
+    joined: JoinedPieces
+    windows: Windows
+    lengths: np.ndarray
+    token_window: np.ndarray
+    token_col: np.ndarray
+    passages: Optional[RetrievedPassages] = None
+    passage_columns: Optional[np.ndarray] = None
+
+    def with_passages(self, passages: RetrievedPassages, n_suffix: int) -> "_Layout":
+        columns, added = passages.layout(self.lengths, n_suffix)
+        return replace(
+            self, lengths=self.lengths + added, passages=passages, passage_columns=columns
+        )
+
+
+def _layout(joined: JoinedPieces, windows: Windows, n_special: int, n_prefix: int) -> _Layout:
+    token_window, token_col = _locate_tokens(joined.token_piece, windows, n_prefix)
+    return _Layout(joined, windows, windows.lengths + n_special, token_window, token_col)
+
+
+def _encoder_batch(layout, members, tokens, row_of_window, piece_channels, specials, pad_id):
+    """The padded encoder call of the windows ``members``, whose outputs are ``tokens``."""
+    n_pieces = layout.windows.lengths[members]
+    gather = _gather(layout.windows.start[members], n_pieces, len(specials[0]))
+    separators = (np.zeros(0, dtype=np.int64),) * 2
+    if layout.passages is not None:
+        gather, separators = _with_passages(
+            gather, layout.passages, layout.passage_columns, members, row_of_window
+        )
+    lengths = layout.lengths[members]
+    input_ids, mask = _pad_windows(
+        layout.joined.ids, gather, n_pieces, lengths, specials, pad_id, separators
+    )
+    channel_ids = None
+    if piece_channels is not None:
+        channel_ids = _place(piece_channels, gather, mask.shape, 0)
+    rows, cols = row_of_window[layout.token_window[tokens]], layout.token_col[tokens]
+    return EncoderBatch(input_ids, mask, *_int32(rows, cols, tokens), channel_ids)
 
 
 def _tokens_by_batch(token_window: np.ndarray, groups: List[np.ndarray], n_windows: int):
@@ -146,63 +179,6 @@ def _tokens_by_batch(token_window: np.ndarray, groups: List[np.ndarray], n_windo
     placed = placed[np.argsort(batch_of_window[token_window[placed]], kind="stable")]
     bounds = np.searchsorted(batch_of_window[token_window[placed]], np.arange(len(groups) + 1))
     return row_of_window, [placed[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-@dataclass(frozen=True)
-class JoinedPieces:
-    """The batch's docs' pieces end to end: one array for all, so each step of the plan
-    is one numpy call per batch rather than one per doc.
-
-    offsets: (docs + 1,) where each doc's pieces start; token_piece: (tokens,) each
-    token's piece in the joined pieces, -1 for none; token_starts, sentence_starts: the
-    docs' (``DocPieces``), in the joined pieces' offsets.
-    """
-
-    ids: np.ndarray
-    offsets: np.ndarray
-    token_piece: np.ndarray
-    doc_of_token: np.ndarray
-    token_starts: np.ndarray
-    sentence_starts: np.ndarray
-
-    @classmethod
-    def of(cls, pieces: Sequence[DocPieces]) -> "JoinedPieces":
-        offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces], dtype=np.int64)])
-        n_tokens = np.asarray([len(p.token_piece) for p in pieces], dtype=np.int64)
-        doc_of_token = np.repeat(np.arange(len(pieces)), n_tokens)
-        local = _joined([p.token_piece for p in pieces], np.int64)
-        token_piece = np.where(local >= 0, local + offsets[doc_of_token], -1)
-        ids = _joined([p.ids for p in pieces], np.int32)
-        starts = [_shifted(pieces, offsets, field) for field in ("token_starts", "sentence_starts")]
-        return cls(ids, offsets, token_piece, doc_of_token, *starts)
-
-    def piece_rows(self, token_rows: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        """(pieces, k) rows for every piece: those of the token it belongs to (from the
-        token's first piece to the next token's; a piece two tokens share belongs to the
-        first). Pieces before their doc's first token's get row 0."""
-        if token_rows is None:
-            return None
-        rows = np.zeros((len(self.ids), token_rows.shape[1]), dtype=np.int32)
-        has_piece = np.flatnonzero(self.token_piece >= 0)
-        firsts, where = np.unique(self.token_piece[has_piece], return_index=True)
-        if not len(firsts):
-            return rows
-        owner = np.searchsorted(firsts, np.arange(len(self.ids)), side="right") - 1
-        tokens = has_piece[where[np.maximum(owner, 0)]]
-        doc_of_piece = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
-        own = (owner >= 0) & (self.doc_of_token[tokens] == doc_of_piece)
-        rows[own] = token_rows[tokens[own]]
-        return rows
-
-
-def _shifted(pieces: Sequence[DocPieces], offsets: np.ndarray, field: str) -> np.ndarray:
-    """A field of piece offsets of each doc, in the joined pieces' offsets."""
-    arrays = [getattr(p, field) for p in pieces]
-    return _joined(arrays, np.int64) + np.repeat(offsets[:-1], [len(a) for a in arrays])
-
-
-def _joined(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
-    return np.concatenate(list(arrays) + [np.zeros(0, dtype)])
 
 
 def _locate_tokens(token_piece: np.ndarray, windows: Windows, n_prefix: int):

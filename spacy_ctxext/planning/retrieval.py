@@ -99,7 +99,7 @@ def retrieve_passages(
     """Up to ``k`` passages of at most ``passage_pieces`` pieces for each window.
 
     offsets, token_piece, token_starts: the joined pieces of ``docs``
-    (``batch_plan.JoinedPieces``).
+    (``joined.JoinedPieces``).
     """
     terms, starts_passage = token_terms(docs)
     has_piece = token_piece >= 0

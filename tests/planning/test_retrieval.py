@@ -6,7 +6,8 @@ import pytest
 import spacy
 from util import STORY, make_examples, make_nlp
 
-from spacy_ctxext.planning.batch_plan import JoinedPieces, plan_batch
+from spacy_ctxext.planning.batch_plan import plan_batch
+from spacy_ctxext.planning.joined import JoinedPieces
 from spacy_ctxext.planning.retrieval import passages_room, retrieve_passages, token_terms
 from spacy_ctxext.planning.windows import plan_joined_windows
 from spacy_ctxext.tokenization.wordpieces import load_backend, special_tokens, tokenize_docs
