@@ -22,7 +22,7 @@ from spacy.tokens import DocBin
 
 from spacy_ctxext.models.encoder_layer import get_net, plan_docs
 from spacy_ctxext.models.memory import token_index
-from spacy_ctxext.models.pytorch.context_net import run_plan
+from spacy_ctxext.models.plan_runner import run_plan
 from spacy_ctxext.models.pytorch.memory_writer import MemoryWriter
 from spacy_ctxext.models.pytorch.summary_memory import GATE_SCALE
 from spacy_ctxext.training.readers import unannotated_copy

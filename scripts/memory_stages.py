@@ -24,7 +24,8 @@ from spacy_ctxext.benchmark.pipelines import build_ctx_ner
 from spacy_ctxext.benchmark.texts import synthetic_text
 from spacy_ctxext.decoding.tags import decode_docs
 from spacy_ctxext.models.encoder_layer import get_net, plan_docs
-from spacy_ctxext.models.pytorch.context_net import run_plan
+from spacy_ctxext.models.encoder_shim import encoder_shim
+from spacy_ctxext.models.plan_runner import run_plan
 from spacy_ctxext.planning.batch_plan import TRIM_AFTER_TOKENS
 from spacy_ctxext.tokenization.wordpieces import tokenize_docs
 
@@ -58,11 +59,12 @@ def main() -> None:
     ner = nlp.get_pipe("ctx_ner")
     encoder = ner.model.layers[0]
     net = get_net(encoder)
+    backend = encoder_shim(encoder).tokenizer.backend
     text = synthetic_text(args.words, seed=0)
     with stage("make_doc"):
         doc = nlp.make_doc(text)
     with stage("tokenize"):
-        del tokenize_docs(net.backend, [doc])[0]
+        del tokenize_docs(backend, [doc])[0]
     with stage("plan"):
         trim = None if args.no_heap_trim else TRIM_AFTER_TOKENS
         plan = plan_docs(encoder, [doc], trim_after_tokens=trim)

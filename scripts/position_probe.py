@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     encoders = {}
     for method in ("none", "copy", "interpolate"):
-        net = load_pretrained(
+        net, encoder_tokenizer = load_pretrained(
             EncoderSettings(
                 name=args.encoder,
                 max_position_embeddings=None if method == "none" else args.window,
@@ -66,7 +66,7 @@ def main() -> None:
                 attention_dropout=None,
             )
         )
-        encoders[method], tokenizer = net.encoder.eval(), net.tokenizer
+        encoders[method], tokenizer = net.encoder.eval(), encoder_tokenizer.hf_tokenizer
     base = encoders["none"]
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     backend = load_backend(tokenizer)  # whole texts, without the over-length warning

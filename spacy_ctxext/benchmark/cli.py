@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 import spacy
 import torch
 
-from ..models.encoder_layer import get_net
+from ..models.encoder_shim import encoder_shim
 from ..models.pytorch.net_loading import resolve_encoder_name
 from ..models.settings import CPU_PRECISIONS, DEFAULT_BATCH_WORDPIECES, DEFAULT_ENCODER
 from ..pipeline.ctx_ner import ctx_ner_encoder_layer
@@ -95,7 +95,7 @@ def host_path(args, encoder: str) -> dict:
             trials[key].append(run())
     stages = {k: median_run(trials[k], "ctx_ner_host_words_per_s") for k in STAGE_RUNNERS}
     pipes = {k: median_run(trials[k], "words_per_s") for k in ("pipe_texts", "pipe_docs")}
-    replay = get_net(ctx_ner_encoder_layer(nlp)).inference_encoder
+    replay = encoder_shim(ctx_ner_encoder_layer(nlp)).inference_encoder
     calls = {"encoder_runs": replay.misses} if isinstance(replay, ReplayEncoder) else {}
     return {"docs": len(texts), "host": {**stages, **pipes}, **calls}
 

@@ -1,6 +1,6 @@
 """The host path (``--null-encoder``): everything ``ctx_ner`` does but the encoder.
 
-The encoder's forward is replaced, through ``ContextNet.set_inference_encoder``, by a
+The encoder's forward is replaced, through ``ContextNetShim.inference_encoder``, by a
 null module that returns zeros of the encoder's output shape; the head, decoding and
 annotations run as usual. This measures the rest of ``nlp.pipe``, which bounds what a
 GPU can be fed. Each stage is timed apart on the same docs, by calling the functions
@@ -31,8 +31,9 @@ from typing import Any, Callable, Dict, List, Tuple
 import torch
 
 from ..decoding.tags import decode_docs
-from ..models.encoder_layer import get_net, plan_docs
-from ..models.pytorch.context_net import as_long, run_plan
+from ..models.encoder_layer import plan_docs
+from ..models.encoder_shim import encoder_shim
+from ..models.plan_runner import as_long, run_plan
 from ..pipeline.ctx_ner import ctx_ner_encoder_layer, ctx_ner_pipe
 from ..tokenization.word_cache import word_cache, word_cache_off
 from ..tokenization.wordpieces import tokenize_docs
@@ -85,42 +86,43 @@ class ReplayEncoder(torch.nn.Module):
 
 def use_replay_encoder(nlp) -> ReplayEncoder:
     """Run ``nlp``'s ctx_ner with its encoder (or its int8 copy) replayed at inference."""
-    net = get_net(ctx_ner_encoder_layer(nlp))
-    encoder = net.inference_encoder or net.encoder
+    shim = encoder_shim(ctx_ner_encoder_layer(nlp))
+    encoder = shim.inference_encoder or shim.net.encoder
     assert encoder is not None, "the pipeline's encoder is not loaded"
     replay = ReplayEncoder(encoder)
-    net.set_inference_encoder(replay)
+    shim.inference_encoder = replay
     return replay
 
 
 def use_null_encoder(nlp) -> None:
     """Run ``nlp``'s ctx_ner with the null encoder at inference."""
-    net = get_net(ctx_ner_encoder_layer(nlp))
-    net.set_inference_encoder(NullEncoder(net.width))
+    shim = encoder_shim(ctx_ner_encoder_layer(nlp))
+    shim.inference_encoder = NullEncoder(shim.net.width)
 
 
 def clear_word_cache(nlp) -> None:
-    cache = word_cache(get_net(ctx_ner_encoder_layer(nlp)).backend)
+    cache = word_cache(encoder_shim(ctx_ner_encoder_layer(nlp)).tokenizer.backend)
     if cache is not None:
         cache.clear()
 
 
 def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str, float]:
     ner, encoder = ctx_ner_pipe(nlp), ctx_ner_encoder_layer(nlp)
-    net = get_net(encoder).eval()
+    shim = encoder_shim(encoder)
+    net, backend = shim.net.eval(), shim.tokenizer.backend
     device = net.empty.device
     seconds = dict.fromkeys(STAGES, 0.0)
     clock = time.perf_counter
     if cold:
         clear_word_cache(nlp)
-    cache = word_cache(net.backend)
+    cache = word_cache(backend)
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
             before = cache.snapshot() if cache is not None else None  # not timed
             t0 = clock()
             docs = [nlp.make_doc(text) for text in texts[i : i + batch_size]]
             t1 = clock()
-            tokenize_docs(net.backend, docs)
+            tokenize_docs(backend, docs)
             t2 = clock()
             if cache is not None and before is not None:
                 cache.restore(before)  # plan_docs finds the cache as tokenize_docs did
@@ -129,7 +131,8 @@ def _stage_times(nlp, texts: List[str], batch_size: int, cold: bool) -> Dict[str
             for b in plan.batches:
                 [as_long(a, device) for a in (b.input_ids, b.attention_mask, b.rows, b.cols)]
             t4 = clock()
-            logits = run_plan(net, plan, use_head=True).cpu().numpy()
+            outputs = run_plan(net, plan, use_head=True, inference_encoder=shim.inference_encoder)
+            logits = outputs.cpu().numpy()
             t5 = clock()
             decoded = decode_docs(docs, logits, ner.tag_names)
             t6 = clock()
@@ -174,7 +177,7 @@ def host_runners(
         return stages(limit, cold=False)
 
     def stages_offset_path(limit=None) -> dict:
-        with word_cache_off(get_net(ctx_ner_encoder_layer(nlp)).backend):
+        with word_cache_off(encoder_shim(ctx_ner_encoder_layer(nlp)).tokenizer.backend):
             return stages(limit)
 
     def pipe_texts(limit=None) -> dict:

@@ -11,7 +11,7 @@ from thinc.api import fix_random_seed
 from ..decoding.bio import spans_to_tags
 from ..extras import import_spacy_transformers
 from ..models.encoder_layer import apply_usage_settings, encoder_precision, get_net, plan_docs
-from ..models.pytorch.context_net import as_long
+from ..models.plan_runner import as_long
 from ..models.pytorch.net_loading import resolve_encoder_name
 from ..pipeline.ctx_ner import ctx_ner_encoder_layer  # also registers ctx_ner
 

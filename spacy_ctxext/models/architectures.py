@@ -4,14 +4,13 @@ from typing import Any, Dict, List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, PyTorchShim
+from thinc.api import Model
 from thinc.types import Floats2d
 
 from ..channels.base import named_channels
 from .encoder_layer import classifier_forward, classifier_init, encoder_forward, encoder_init
+from .encoder_shim import ContextNetShim
 from .memory import MemorySettings
-from .pytorch.context_net import ContextNet
-from .pytorch.net_serialization import deserialize_net, serialize_net
 from .settings import CLASSIFIER_NAME, EncoderSettings
 
 __all__ = ["build_context_extended_transformer", "build_token_classifier"]
@@ -51,8 +50,9 @@ def build_context_extended_transformer(
     arguments = dict(locals())  # the settings' fields, by the same names, and channels
     channels = arguments.pop("channels")
     settings = EncoderSettings(**arguments)
-    net = ContextNet(channels=named_channels(channels))
-    shim = PyTorchShim(net, serialize_model=serialize_net, deserialize_model=deserialize_net)
+    # float16 gradients underflow without loss scaling; bfloat16 has fp32's range.
+    loss_scaling = settings.mixed_precision == "float16"
+    shim = ContextNetShim(named_channels(channels), loss_scaling=loss_scaling)
     return Model(
         "ctxext.encoder",
         encoder_forward,

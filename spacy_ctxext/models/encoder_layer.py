@@ -1,27 +1,29 @@
 """How the encoder and classifier Models run: load and fit the net at initialize, plan
-and encode a batch of docs (autocast, int8, document memory), backprop into torch, and
-change a loaded encoder's usage settings.
+and encode a batch of docs (autocast, int8, document memory), backprop into torch (loss
+scaled in float16), and change a loaded encoder's usage settings.
 
 The registered builders that make these Models from a config are ``architectures``.
 """
 
 import os
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from spacy.tokens import Doc
-from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
+from thinc.api import Model, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from ..channels.base import channel_rows, initialize_channels, table_rows
 from ..planning.batch_plan import TRIM_AFTER_TOKENS, BatchPlan, plan_batch
+from .encoder_shim import encoder_shim
 from .memory import memory_settings, token_index
+from .plan_runner import run_plan
 from .pytorch.compute_dtype import Precision, run_precision
-from .pytorch.context_net import ContextNet, run_plan
-from .pytorch.net_loading import load_pretrained
+from .pytorch.context_net import ContextNet
+from .pytorch.net_loading import LoadedNet, load_pretrained
 from .pytorch.positions import usable_positions
-from .pytorch.quantization import use_int8_encoder
+from .pytorch.quantization import int8_inference_encoder
 from .settings import EncoderSettings
 
 __all__ = [
@@ -51,26 +53,19 @@ if hasattr(os, "register_at_fork"):
 
 def get_net(encoder: Model) -> ContextNet:
     """The encoder layer's net (its ``ContextNet``), loaded (initialized or deserialized)."""
-    net = encoder.shims[0]._model
-    if not net.is_loaded:
-        raise ValueError(
-            "The ctxext encoder has no weights yet: call nlp.initialize() before using it, "
-            "or load a trained pipeline with spacy.load()."
-        )
-    return net
+    return encoder_shim(encoder).net
 
 
 def encoder_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
-    shim = cast(PyTorchShim, model.shims[0])  # the one the builder made
+    shim = encoder_shim(model)
     settings = EncoderSettings.of(model)
-    if not shim._model.is_loaded:
-        channels = shim._model.channels
-        net = load_pretrained(settings).to(shim.device)
-        net.channels = channels
-        if channels:  # their vocabularies from the docs, then a zero table
-            initialize_channels(channels, list(X or []))
-            net.set_channel_rows(table_rows(channels))
-        shim._model = net
+    if not shim.is_loaded:
+        net, tokenizer = load_pretrained(settings)
+        net.to(shim.device)
+        if shim.channels:  # their vocabularies from the docs, then a zero table
+            initialize_channels(shim.channels, list(X or []))
+            net.set_channel_rows(table_rows(shim.channels))
+        shim.load(LoadedNet(net, tokenizer))
     _fit_settings(model, settings)
     model.set_dim("nO", get_net(model).width)
 
@@ -79,7 +74,7 @@ def _fit_settings(encoder: Model, settings: EncoderSettings) -> None:
     """Store ``settings`` fitted to the loaded net: window sizes filled in and checked."""
     net = get_net(encoder)
     assert net.encoder is not None  # get_net checked that the net is loaded
-    prefix, suffix = net.specials
+    prefix, suffix = encoder_shim(encoder).tokenizer.specials
     fitted = settings.fitted(
         positions=usable_positions(net.encoder),
         n_special=len(prefix) + len(suffix),
@@ -106,7 +101,7 @@ def restore_usage_settings(encoder: Model, usage: Dict[str, Any]) -> None:
     thinc restores a saved model's attrs over those built from the config, so a value
     the config sets (e.g. spacy.load(path, config=...)) is put back: the config wins.
     """
-    if encoder.shims[0]._model.is_loaded:  # else no attrs were loaded over the config
+    if encoder_shim(encoder).is_loaded:  # else no attrs were loaded over the config
         apply_usage_settings(encoder, usage)
 
 
@@ -147,17 +142,18 @@ def plan_docs(
 
     trim_after_tokens: as ``planning.plan_batch``'s (None: never trim the heap).
     """
-    net = get_net(encoder)
+    shim = encoder_shim(encoder)
+    tokenizer = shim.tokenizer
     settings = EncoderSettings.of(encoder)
     assert settings.window is not None and settings.context is not None  # set at init
     token_channels = None
-    if net.channel_embeddings is not None:
-        token_channels = channel_rows(net.channels, docs)
+    if shim.net.channel_embeddings is not None:
+        token_channels = channel_rows(shim.channels, docs)
     return plan_batch(
         docs,
-        net.backend,
-        specials=net.specials,
-        pad_id=net.pad_id,
+        tokenizer.backend,
+        specials=tokenizer.specials,
+        pad_id=tokenizer.pad_id,
         window=settings.window,
         context=settings.context,
         isolate_sentences=settings.isolate_sentences,
@@ -183,26 +179,37 @@ def encode(
     """
     if not docs:
         return [], lambda d_arrays: []
-    net = get_net(encoder)
+    shim = encoder_shim(encoder)
+    net = shim.net
     plan = plan_docs(encoder, docs) if plan is None else plan
     device = net.empty.device
     precision = encoder_precision(encoder, device, is_train=is_train)
-    use_int8_encoder(net, "int8" if precision.int8 else None, device, is_train=is_train)
+    assert net.encoder is not None  # shim.net is loaded
+    int8 = "int8" if precision.int8 else None
+    shim.inference_encoder = int8_inference_encoder(
+        shim.inference_encoder, net.encoder, int8, device, is_train=is_train
+    )
+    if is_train:
+        shim.set_loss_scaling(precision.autocast == torch.float16)
     net.train(is_train)
     index = None
     if use_head and net.memory_settings is not None:
         index = token_index(docs, net.memory_settings)
     with torch.set_grad_enabled(is_train):
         outputs = run_plan(
-            net, plan, use_head=use_head, autocast_dtype=precision.autocast, memory_index=index
+            net,
+            plan,
+            use_head=use_head,
+            autocast_dtype=precision.autocast,
+            memory_index=index,
+            inference_encoder=shim.inference_encoder,
         )
     array = torch2xp(outputs.detach(), ops=encoder.ops)
     arrays = encoder.ops.xp.split(array, plan.doc_lengths.cumsum()[:-1])
 
     def backprop(d_arrays: List[Floats2d]) -> List[Doc]:
         if outputs.requires_grad and plan.n_tokens:
-            grads = xp2torch(encoder.ops.xp.concatenate(d_arrays), device=device)
-            torch.autograd.backward(outputs, grad_tensors=grads)
+            shim.backward(outputs, xp2torch(encoder.ops.xp.concatenate(d_arrays), device=device))
         return []
 
     return list(arrays), backprop

@@ -51,8 +51,9 @@ def initialize_docs(
     """The docs the model initializes with: the sample, or for an encoder with channels
     (whose vocabularies need them all) every training doc as ctx_ner sees it, a copy of
     the predicted doc run through the components before it (e.g. an entity_ruler)."""
-    shims = pipe.model.layers[0].shims if pipe.model.layers else []
-    if not (shims and getattr(shims[0]._model, "channels", None)):
+    from ..models.encoder_shim import has_channels  # loads torch lazily
+
+    if not (pipe.model.layers and has_channels(pipe.model.layers[0])):
         return sample
     docs = [eg.x.copy() for eg in get_examples()]
     for other, proc in nlp.pipeline if nlp is not None else []:

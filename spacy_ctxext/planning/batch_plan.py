@@ -3,7 +3,7 @@
 ``plan_batch`` tokenizes each doc once, cuts it into windows and packs all windows of
 the batch by length; each ``EncoderBatch`` is one padded encoder call and says where
 its outputs go in the docs' token order. Nothing here touches torch: running a plan
-is ``context_net.run_plan``.
+is ``models.plan_runner.run_plan``.
 """
 
 from dataclasses import dataclass, replace

@@ -9,6 +9,7 @@ from util import STORY, encoder_of, make_examples, make_nlp, torch_threads
 from spacy_ctxext.benchmark.cli import main
 from spacy_ctxext.benchmark.host import STAGES, NullEncoder, use_null_encoder, use_replay_encoder
 from spacy_ctxext.models.encoder_layer import get_net
+from spacy_ctxext.models.encoder_shim import encoder_shim
 
 ARGV = ["--n-docs", "3", "--words", "300", "--batch-size", "2", "--threads", "1"]
 
@@ -46,7 +47,7 @@ def test_host_stages_with_the_pipelines_own_encoder(tiny_bert, tmp_path, capsys)
 def test_replayed_encoder_predicts_as_the_encoder(trained_nlp):
     texts = [STORY, "Mary went to Paris .", STORY * 2]
     expected = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in trained_nlp.pipe(texts)]
-    net = get_net(encoder_of(trained_nlp))
+    shim = encoder_shim(encoder_of(trained_nlp))
     replay = use_replay_encoder(trained_nlp)
     try:
         for _ in range(2):
@@ -54,16 +55,17 @@ def test_replayed_encoder_predicts_as_the_encoder(trained_nlp):
             assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs] == expected
         assert replay.misses == 2  # the first round's two batches, replayed in the second
     finally:
-        net.set_inference_encoder(None)
+        shim.inference_encoder = None
 
 
 def test_null_encoder_replaces_only_the_inference_forward(tiny_bert):
     nlp = make_nlp(tiny_bert)
     nlp.initialize(lambda: make_examples(nlp))
-    net = get_net(encoder_of(nlp))
+    net, shim = get_net(encoder_of(nlp)), encoder_shim(encoder_of(nlp))
     use_null_encoder(nlp)
-    assert isinstance(net.inference_encoder, NullEncoder)
-    assert "inference_encoder" not in dict(net.named_modules())  # never saved or moved
+    assert isinstance(shim.inference_encoder, NullEncoder)
+    # Not on the net: never saved or moved.
+    assert not any(isinstance(m, NullEncoder) for m in net.modules())
     docs = [nlp.make_doc(STORY * 3)]
     scores = nlp.get_pipe("ctx_ner").model.predict(docs)[0]
     bias = net.head.bias.detach().numpy()

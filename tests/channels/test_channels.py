@@ -21,6 +21,7 @@ from util import (
 
 from spacy_ctxext.channels.builtins import CASING_CLASSES, AttrChannel
 from spacy_ctxext.models.encoder_layer import get_net, plan_docs
+from spacy_ctxext.models.encoder_shim import encoder_shim
 from spacy_ctxext.planning.batch_plan import split_batch
 
 CASING = {"@misc": "spacy-ctxext.casing.v1"}
@@ -90,16 +91,17 @@ def test_every_wordpiece_of_a_token_gets_its_channel(tiny_bert, one_torch_thread
 
 
 def test_attr_vocabulary_built_at_initialize_and_saved(channel_nlp, tmp_path):
-    channels = get_net(encoder_of(channel_nlp)).channels
+    channels = encoder_shim(encoder_of(channel_nlp)).channels
     assert channels["section"].values == ["body", "title"]  # most frequent first
     assert channels["stop"].values == [0, 1] and channels["stop"].n_values == 3
     channel_nlp.to_disk(tmp_path / "nlp")
     loaded = spacy.load(tmp_path / "nlp")
-    assert get_net(encoder_of(loaded)).channels["section"].values == ["body", "title"]
+    assert encoder_shim(encoder_of(loaded)).channels["section"].values == ["body", "title"]
     doc = loaded.make_doc("Mary went home")
     for token, value in zip(doc, ("title", "appendix", None)):
         token._.section = value
-    assert get_net(encoder_of(loaded)).channels["section"].token_ids(doc).tolist() == [2, 0, 0]
+    loaded_channels = encoder_shim(encoder_of(loaded)).channels
+    assert loaded_channels["section"].token_ids(doc).tolist() == [2, 0, 0]
 
 
 def test_round_trip_and_pipe_equal_call(channel_nlp, tmp_path):
@@ -176,7 +178,7 @@ def test_builder_names_copies_and_leaves_the_given_channels_alone():
 
     given = AttrChannel("IS_STOP", 4)
     model = build_context_extended_transformer(channels={"stop": given, "odd": "x"})
-    channels = model.shims[0]._model.channels  # not loaded yet: get_net would refuse
+    channels = encoder_shim(model).channels  # held before the net is loaded
     assert given.name == "" and channels["stop"].name == "stop"
     assert channels["stop"] is not given and channels["stop"].attr == given.attr
     assert channels["odd"] == "x"  # not a channel: reported at initialize (table_rows)

@@ -34,6 +34,7 @@ from util import (
 )
 
 from spacy_ctxext.models.encoder_layer import apply_usage_settings, get_net, plan_docs
+from spacy_ctxext.models.encoder_shim import encoder_shim
 from spacy_ctxext.models.pytorch.positions import usable_positions
 from spacy_ctxext.tokenization.wordpieces import tokenize_docs
 
@@ -259,12 +260,13 @@ def test_loads_as_its_family(family, folder, family_nlp):
     from transformers import AutoTokenizer
 
     net = get_net(encoder_of(family_nlp))
+    loaded = encoder_shim(encoder_of(family_nlp)).tokenizer
     assert type(net.encoder).__name__ == MODEL_CLASSES[family]
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    assert net.specials == ([tokenizer.cls_token_id], [tokenizer.sep_token_id])
-    assert net.specials != ([], [])
+    assert loaded.specials == ([tokenizer.cls_token_id], [tokenizer.sep_token_id])
+    assert loaded.specials != ([], [])
     # RoBERTa-like encoders count positions from the padding id: it must be the config's.
-    assert net.pad_id == tokenizer.pad_token_id == net.encoder.config.pad_token_id
+    assert loaded.pad_id == tokenizer.pad_token_id == net.encoder.config.pad_token_id
     assert usable_positions(net.encoder) == POSITIONS
     attrs = encoder_of(family_nlp).attrs
     assert (attrs["window"], attrs["context"]) == (WINDOW, CONTEXT)
@@ -273,11 +275,11 @@ def test_loads_as_its_family(family, folder, family_nlp):
 def test_pieces_align_by_offsets(family_nlp):
     """The doc's pieces are the tokenizer's pieces of its text, and each token is given a
     piece that overlaps it, or none only where no piece does."""
-    net = get_net(encoder_of(family_nlp))
+    backend = encoder_shim(encoder_of(family_nlp)).tokenizer.backend
     texts = [LONG_TEXT, "Mr. Smith's  bank,in New-York (U.S.) said:  \n\n 3.5% ", *SCRIPTS]
     docs = [family_nlp.make_doc(text) for text in texts]
-    for doc, pieces in zip(docs, tokenize_docs(net.backend, docs)):
-        encoding = net.backend.encode(doc.text, add_special_tokens=False)
+    for doc, pieces in zip(docs, tokenize_docs(backend, docs)):
+        encoding = backend.encode(doc.text, add_special_tokens=False)
         assert pieces.ids.tolist() == encoding.ids, doc.text
         offsets = np.asarray(encoding.offsets).reshape(-1, 2)
         for token, piece in zip(doc, pieces.token_piece.tolist()):

@@ -6,8 +6,9 @@ import importlib
 import importlib.util
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, NamedTuple
 
+from ...tokenization.encoder_tokenizer import EncoderTokenizer
 from ..settings import EncoderSettings
 from .context_net import ContextNet
 from .positions import extend_position_embeddings
@@ -28,7 +29,14 @@ def resolve_encoder_name(name: str) -> str:
     return name
 
 
-def load_pretrained(settings: EncoderSettings) -> ContextNet:
+class LoadedNet(NamedTuple):
+    """A net as built or read back, with the tokenizer of its encoder."""
+
+    net: ContextNet
+    tokenizer: EncoderTokenizer
+
+
+def load_pretrained(settings: EncoderSettings) -> LoadedNet:
     """The pretrained encoder and tokenizer ``settings.name`` names, built as configured:
     attention implementation and dropout, position range extended or rope-scaled."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -52,7 +60,7 @@ def load_pretrained(settings: EncoderSettings) -> ContextNet:
     if positions:
         extend_position_embeddings(encoder, positions, settings.position_extension)
     tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust)
-    return ContextNet(encoder, tokenizer)
+    return LoadedNet(ContextNet(encoder), EncoderTokenizer(tokenizer))
 
 
 def set_rope_scaling(config: Any, scaling: Dict[str, Any]) -> None:

@@ -1,31 +1,36 @@
-"""A ``ContextNet`` to bytes and back, without pickle: the HF config and tokenizer files as
-bytes, the weights as safetensors, so a saved pipeline loads offline and never runs code
-from its folder; a part that is missing or corrupt is named (``saved_parts``)."""
+"""A ``ContextNet`` with its tokenizer and channel vocabularies to bytes and back, without
+pickle: the HF config and tokenizer files as bytes, the weights as safetensors, so a saved
+pipeline loads offline and never runs code from its folder; a part that is missing or
+corrupt is named (``saved_parts``)."""
 
 import tempfile
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import srsly
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ...channels.base import channel_states, restore_states
+from ...channels.base import Channel, channel_states, restore_states
 from ...saved_parts import reading
+from ...tokenization.encoder_tokenizer import EncoderTokenizer
 from ..memory import memory_settings
 from .context_net import ContextNet
-from .net_loading import with_attention
+from .net_loading import LoadedNet, with_attention
 
 # What every saved net holds, since the first release (later keys are optional).
 SAVED_KEYS = ("config", "attn_implementation", "tokenizer_files", "head_out", "weights")
 
 
-def serialize_net(net: ContextNet) -> bytes:
-    if net.encoder is None or net.tokenizer is None:  # not net.is_loaded
+def serialize_net(
+    net: ContextNet, tokenizer: Optional[EncoderTokenizer], channels: Dict[str, Channel]
+) -> bytes:
+    """The net, its encoder's tokenizer and its channels' vocabularies as bytes."""
+    if net.encoder is None or tokenizer is None:  # never loaded
         raise ValueError("Cannot serialize an encoder that was never initialized or loaded.")
     with tempfile.TemporaryDirectory() as tmp:
-        net.tokenizer.save_pretrained(tmp)
+        tokenizer.hf_tokenizer.save_pretrained(tmp)
         files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
     state = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
     msg = {
@@ -38,12 +43,13 @@ def serialize_net(net: ContextNet) -> bytes:
     }
     if net.channel_embeddings is not None:  # only then: an encoder without saves as before
         msg["channel_rows"] = net.channel_embeddings.num_embeddings
-        msg["channel_states"] = channel_states(net.channels)
+        msg["channel_states"] = channel_states(channels)
     return srsly.msgpack_dumps(msg)
 
 
-def deserialize_net(net: ContextNet, data: bytes, device: torch.device) -> ContextNet:
-    """The net a saved pipeline's bytes hold; a ``SavedPartError`` names the part (weights,
+def deserialize_net(data: bytes, device: torch.device, channels: Dict[str, Channel]) -> LoadedNet:
+    """The net and tokenizer a saved pipeline's bytes hold, the vocabularies of
+    ``channels`` restored in place; a ``SavedPartError`` names the part (weights,
     tokenizer files, config, channel vocabularies) that is missing or corrupt."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -67,17 +73,17 @@ def deserialize_net(net: ContextNet, data: bytes, device: torch.device) -> Conte
         with reading("the tokenizer files"):
             tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True, trust_remote_code=False)
     encoder = with_attention(AutoModel.from_config, config, msg["attn_implementation"], {})
-    loaded = ContextNet(encoder, tokenizer, channels=net.channels)
+    loaded = ContextNet(encoder)
     if msg["head_out"] is not None:
         loaded.set_head(int(msg["head_out"]))
     with reading("the document memory settings"):
         loaded.set_memory(memory_settings(msg.get("memory")))  # absent before memory existed
-    restore_states(loaded.channels, msg.get("channel_states", {}))  # names each vocabulary
+    restore_states(channels, msg.get("channel_states", {}))  # names each vocabulary
     if msg.get("channel_rows") is not None:
         loaded.set_channel_rows(int(msg["channel_rows"]))
     with reading("the encoder's weights (they do not fit its config)"):
         loaded.load_state_dict(state)
-    return loaded.to(device)
+    return LoadedNet(loaded.to(device), EncoderTokenizer(tokenizer))
 
 
 def _write_files(folder: Path, files: Dict[str, bytes]) -> None:

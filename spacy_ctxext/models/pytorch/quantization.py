@@ -4,8 +4,8 @@ The copy replaces every ``torch.nn.Linear`` of the encoder with an ``Int8Linear`
 weights quantized per output channel once, activations per wordpiece (one scale per row)
 at run time, and one int8 matrix product with int32 sums per layer call
 (``torch._int_mm``: oneDNN's s8s8s32 GEMM on x86, exact in int32). It is built at the
-first inference call, kept on the ``ContextNet`` as its inference encoder (not a
-submodule: never saved, moved or trained) and rebuilt when the fp32 weights change;
+first inference call, kept beside the ``ContextNet`` as its inference encoder (by the
+encoder layer's shim, never saved, moved or trained) and rebuilt when the fp32 weights change;
 training always runs the fp32 encoder, and saved pipelines keep fp32 weights.
 
 One scale per wordpiece means a window's outputs depend on nothing else in its batch
@@ -96,28 +96,30 @@ def weight_versions(module: torch.nn.Module) -> Tuple[Tuple[int, int], ...]:
     return tuple((id(p), p._version) for p in module.parameters())
 
 
-def use_int8_encoder(
-    net: Any, mode: Optional[str], device: torch.device, *, is_train: bool = False
-) -> None:
-    """Give ``net`` (a ``ContextNet``) the int8 inference encoder ``mode`` asks for, built
-    once and rebuilt when the fp32 weights may have changed: after training (thinc's
-    optimizer writes the weights in place, unseen by torch) or an in-place torch write.
-    None, a GPU or training clears it. An inference encoder set by hand (e.g. the
-    benchmark's null encoder) is left alone."""
-    current = net.inference_encoder
+def int8_inference_encoder(
+    current: Optional[torch.nn.Module],
+    encoder: torch.nn.Module,
+    mode: Optional[str],
+    device: torch.device,
+    *,
+    is_train: bool = False,
+) -> Optional[torch.nn.Module]:
+    """The inference encoder to run in place of ``encoder`` where ``current`` ran: the
+    int8 copy ``mode`` asks for, built once and rebuilt when the fp32 weights may have
+    changed: after training (thinc's optimizer writes the weights in place, unseen by
+    torch) or an in-place torch write. None, a GPU or training clear it (None). An
+    inference encoder set by hand (e.g. the benchmark's null encoder) is kept."""
     if current is not None and not isinstance(current, Int8Encoder):
-        return
+        return current
     if mode != "int8" or device.type != "cpu" or is_train:
-        if current is not None:
-            net.set_inference_encoder(None)
-        return
-    if current is not None and current.source_versions == weight_versions(net.encoder):
-        return
+        return None
+    if current is not None and current.source_versions == weight_versions(encoder):
+        return current
     error = int8_matmul_error()
     if error is not None:
         _warn_no_int8(error)
-        return
-    net.set_inference_encoder(Int8Encoder(net.encoder))
+        return None
+    return Int8Encoder(encoder)
 
 
 _NO_INT8 = WarnOnce(CpuQuantizeWarning)

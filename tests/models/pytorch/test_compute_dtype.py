@@ -10,7 +10,8 @@ import pytest
 import torch
 from util import TRAIN_DATA, encoder_of
 
-from spacy_ctxext.models.encoder_layer import encoder_precision, get_net
+from spacy_ctxext.models.encoder_layer import encoder_precision
+from spacy_ctxext.models.encoder_shim import encoder_shim
 from spacy_ctxext.models.pytorch import compute_dtype
 from spacy_ctxext.models.pytorch.compute_dtype import (
     AUTO_ENV,
@@ -143,4 +144,4 @@ def test_auto_predictions_are_close_to_fp32(trained_nlp, usage_settings, monkeyp
                 assert b.dtype == np.float32
                 np.testing.assert_allclose(a, b, atol=0.1 * float(np.abs(a).max()))
     finally:  # the int8 copy stays on the session's net otherwise, and run_plan would use it
-        get_net(encoder_of(trained_nlp)).set_inference_encoder(None)
+        encoder_shim(encoder_of(trained_nlp)).inference_encoder = None

@@ -10,8 +10,6 @@ import torch
 from safetensors.torch import load as load_safetensors
 from util import STORY, TRAIN_DATA
 
-from spacy_ctxext.models.pytorch.context_net import ContextNet
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -84,10 +82,10 @@ def test_loading_never_offers_to_run_code_from_the_model(saved, monkeypatch):
     prompts = []
     monkeypatch.setattr("builtins.input", lambda *args: prompts.append(args) or "n")
     with pytest.raises(ValueError, match="custom code"):
-        deserialize_net(ContextNet(), srsly.msgpack_dumps(net), torch.device("cpu"))
+        deserialize_net(srsly.msgpack_dumps(net), torch.device("cpu"), {})
     assert prompts == []
     # Without the .py file, transformers itself must refuse (no prompt) the auto_map.
     del net["tokenizer_files"]["crafted.py"]
     with pytest.raises(ValueError):
-        deserialize_net(ContextNet(), srsly.msgpack_dumps(net), torch.device("cpu"))
+        deserialize_net(srsly.msgpack_dumps(net), torch.device("cpu"), {})
     assert prompts == []

@@ -4,7 +4,6 @@ import pytest
 import torch
 from util import TINY_SIZES, wordpiece_tokenizer
 
-from spacy_ctxext.models.pytorch.context_net import ContextNet
 from spacy_ctxext.models.pytorch.net_loading import load_pretrained
 from spacy_ctxext.models.pytorch.net_serialization import deserialize_net, serialize_net
 from spacy_ctxext.models.pytorch.positions import (
@@ -24,7 +23,7 @@ def load(path, target, method):
             position_extension=method,
             attention_dropout=None,
         )
-    )
+    ).net
 
 
 @pytest.fixture(scope="module")
@@ -240,13 +239,14 @@ def test_rope_scaling_acts_and_survives_save_and_load(tiny_llama, rope_scaling):
             )
         )
 
-    plain, scaled = build(None), build(rope_scaling)
+    plain, (scaled, tokenizer) = build(None).net, build(rope_scaling)
     assert usable_positions(scaled.encoder) == 256
     ids = (torch.arange(200) % 90 + 5)[None]  # beyond the 64 pretrained positions
     with torch.no_grad():
         unscaled_out = plain.encoder(input_ids=ids).last_hidden_state
         scaled_out = scaled.encoder(input_ids=ids).last_hidden_state
-        loaded = deserialize_net(ContextNet(), serialize_net(scaled), torch.device("cpu"))
+        data = serialize_net(scaled, tokenizer, {})
+        loaded = deserialize_net(data, torch.device("cpu"), {}).net
         loaded_out = loaded.encoder(input_ids=ids).last_hidden_state
     assert not torch.allclose(unscaled_out, scaled_out, atol=1e-4)  # the scaling is in effect
     torch.testing.assert_close(loaded_out, scaled_out, rtol=0, atol=0)  # and the same loaded

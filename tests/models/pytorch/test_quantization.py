@@ -7,6 +7,7 @@ import torch
 from util import STORY, TRAIN_DATA, encoder_of, entities, make_examples, make_nlp
 
 from spacy_ctxext.models.encoder_layer import get_net
+from spacy_ctxext.models.encoder_shim import encoder_shim
 from spacy_ctxext.models.pytorch import quantization
 from spacy_ctxext.models.pytorch.quantization import CpuQuantizeWarning, Int8Encoder
 from spacy_ctxext.models.settings import EncoderSettings
@@ -28,9 +29,9 @@ def int8_nlp(saved):
 def test_int8_at_load_runs_the_quantized_copy(int8_nlp):
     assert EncoderSettings.of(encoder_of(int8_nlp)).cpu_precision == "int8"
     int8_nlp(STORY)
-    net = get_net(encoder_of(int8_nlp))
-    assert isinstance(net.inference_encoder, Int8Encoder)
-    linears = [m for m in net.inference_encoder.modules() if isinstance(m, torch.nn.Linear)]
+    copy = encoder_shim(encoder_of(int8_nlp)).inference_encoder
+    assert isinstance(copy, Int8Encoder)
+    linears = [m for m in copy.modules() if isinstance(m, torch.nn.Linear)]
     assert linears == []  # every Linear of the copy is int8
 
 
@@ -81,7 +82,7 @@ def test_saved_pipeline_stays_fp32(saved, tmp_path):
     weights = {k: v.clone() for k, v in get_net(encoder_of(nlp)).state_dict().items()}
     list(nlp.pipe(TEXTS))
     net = get_net(encoder_of(nlp))
-    assert isinstance(net.inference_encoder, Int8Encoder)
+    assert isinstance(encoder_shim(encoder_of(nlp)).inference_encoder, Int8Encoder)
     assert nlp.to_bytes() == before
     state = net.state_dict()
     assert state.keys() == weights.keys()
@@ -121,7 +122,7 @@ def test_no_int8_kernels_falls_back_to_fp32(saved, monkeypatch):
     with pytest.warns(CpuQuantizeWarning, match=r"\(no int8 GEMM\): the encoder runs in fp32"):
         got = logits(int8, docs)
     np.testing.assert_array_equal(got, logits(fp32, docs))
-    assert get_net(encoder_of(int8)).inference_encoder is None
+    assert encoder_shim(encoder_of(int8)).inference_encoder is None
 
 
 def test_int8_products_are_exact_here_and_the_layer_matches_fp32():

@@ -1,5 +1,6 @@
 """Running a plan through the ContextNet: outputs do not depend on how windows are packed
-into encoder calls, and a CUDA out-of-memory error at inference splits the call."""
+into encoder calls, the inference encoder runs only at inference, and a CUDA out-of-memory
+error at inference splits the call."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,9 @@ import torch
 from util import STORY, TRAIN_DATA, encoder_of, make_examples
 
 from spacy_ctxext.models.encoder_layer import get_net, plan_docs
-from spacy_ctxext.models.pytorch.context_net import ContextNet, run_plan
+from spacy_ctxext.models.encoder_shim import encoder_shim
+from spacy_ctxext.models.plan_runner import run_plan
+from spacy_ctxext.models.pytorch.context_net import ContextNet
 
 STORY_2 = "Mary Smith met Peter Jones in Paris . They talked about London and Berlin . "
 
@@ -36,7 +39,8 @@ def test_outputs_do_not_depend_on_how_windows_are_packed(trained_nlp, usage_sett
     np.testing.assert_allclose(alone.numpy(), packed.numpy(), atol=1e-5)
     # The first doc is one window: its rows are the head on each word's first piece.
     net = get_net(encoder_of(trained_nlp))
-    inputs = net.tokenizer(docs[0].text, return_tensors="pt")
+    tokenizer = encoder_shim(encoder_of(trained_nlp)).tokenizer.hf_tokenizer
+    inputs = tokenizer(docs[0].text, return_tensors="pt")
     with torch.no_grad():
         hidden = net.encoder(**inputs)[0][0]
         first_pieces = [inputs.word_ids().index(i) for i in range(len(docs[0]))]
