@@ -33,11 +33,11 @@ def write_outputs(
     """Write the final outputs from the parts, then remove the parts."""
     with atomic_path(output_dir / "entities.jsonl") as tmp:
         with tmp.open("wb") as out:
-            for path in store.entity_files():
+            for path in store.part_paths("entities"):
                 with path.open("rb") as part:
                     shutil.copyfileobj(part, out)
     merged = DocBin(store_user_data=True)
-    for path in store.docbin_files():
+    for path in store.part_paths("docs"):
         merged.merge(DocBin(store_user_data=True).from_bytes(path.read_bytes()))
     write_bytes(output_dir / "annotations.spacy", merged.to_bytes())
     if html:

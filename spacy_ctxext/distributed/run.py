@@ -110,7 +110,7 @@ class Run:
     def _check(self, plan: resume.Plan) -> None:
         """Validate the files to read, and leave out what the output holds (``output.resume``)."""
         start = time.perf_counter()
-        manifest = [str(path) for path in self.store.manifest_paths()]
+        manifest = [str(path) for path in self.store.part_paths("manifest")]
         reads = read_concurrency(self.config.workers)
         check = check_input(self.ray, plan.todo, manifest, reads)
         self.summary.check_seconds = time.perf_counter() - start

@@ -32,7 +32,7 @@ def test_the_actor_writes_its_batch_and_returns_the_manifest(model_dir, code_fil
     name = part_name("r", list(texts))
     assert store.part_names("manifest") == store.part_names("entities") == [name]
     assert store.part_names("docs") == [name]
-    assert pq.read_table(store.dirs["manifest"]).equals(manifest)
+    assert pq.read_table(store.folders["manifest"]).equals(manifest)
 
 
 class _FakeRay:

@@ -75,7 +75,7 @@ def test_plan_skips_complete_files_and_retries_failed(tmp_path):
 def test_plan_refuses_an_output_of_the_previous_version(tmp_path):
     store = OutputStore(tmp_path / "out")
     pq.write_table(
-        pa.table({"id": ["1"], "status": ["ok"]}), store.dirs["manifest"] / "part-000000.parquet"
+        pa.table({"id": ["1"], "status": ["ok"]}), store.folders["manifest"] / "part-000000.parquet"
     )
     with pytest.raises(ValueError, match="earlier version"):
         resume.plan(store, resolve(str(write_txt(tmp_path / "in", {"f": "x"}))))

@@ -70,7 +70,7 @@ def plan(store: OutputStore, sources: Sources, retry_failed: bool = False) -> Pl
 def _count(store: OutputStore, wanted: Set[str]) -> Dict[str, FileCounts]:
     """Committed docs per input file, one manifest part in memory at a time."""
     counts: Dict[str, FileCounts] = {}
-    for path in store.manifest_paths():
+    for path in store.part_paths("manifest"):
         table = read_part(path, COUNTED)
         for source, file_docs, file_bytes, _ in zip(*(c.to_pylist() for c in table.columns)):
             if source not in wanted:
@@ -85,7 +85,7 @@ def _count(store: OutputStore, wanted: Set[str]) -> Dict[str, FileCounts]:
 def _drop_failed(store: OutputStore, wanted: Set[str]) -> int:
     """Remove the "error" rows of the input's files from the manifest; returns how many."""
     dropped = 0
-    for path in store.manifest_paths():
+    for path in store.part_paths("manifest"):
         table = read_part(path)
         failed = pc.and_(
             pc.equal(table.column("status"), "error"),
