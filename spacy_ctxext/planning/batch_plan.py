@@ -95,16 +95,7 @@ def plan_batch(
     )
     layout = _layout(joined, windows, n_special, len(prefix))
     if retrieved_passages and len(windows):
-        passages = retrieve_passages(
-            windows,
-            docs,
-            joined.offsets,
-            joined.token_piece,
-            joined.token_starts,
-            k=retrieved_passages,
-            passage_pieces=passage_pieces,
-        )
-        layout = layout.with_passages(passages, len(suffix))
+        layout = layout.with_passages(docs, retrieved_passages, passage_pieces, len(suffix))
     groups = pack_by_budget(layout.lengths, batch_wordpieces)
     row_of_window, tokens_of_batch = _tokens_by_batch(layout.token_window, groups, len(windows))
     piece_channels = joined.piece_rows(token_channels)  # None without channels
@@ -135,7 +126,20 @@ class _Layout:
     passages: Optional[RetrievedPassages] = None
     passage_columns: Optional[np.ndarray] = None
 
-    def with_passages(self, passages: RetrievedPassages, n_suffix: int) -> "_Layout":
+    def with_passages(
+        self, docs: Sequence[Doc], k: int, passage_pieces: int, n_suffix: int
+    ) -> "_Layout":
+        """The layout with up to ``k`` passages retrieved for each window (``retrieval``)."""
+        joined = self.joined
+        passages = retrieve_passages(
+            self.windows,
+            docs,
+            joined.offsets,
+            joined.token_piece,
+            joined.token_starts,
+            k=k,
+            passage_pieces=passage_pieces,
+        )
         columns, added = passages.layout(self.lengths, n_suffix)
         return replace(
             self, lengths=self.lengths + added, passages=passages, passage_columns=columns
