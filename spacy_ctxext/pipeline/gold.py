@@ -7,12 +7,10 @@ the component was not initialized with.
 """
 
 import warnings
-from itertools import islice
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 from thinc.api import Ops, SequenceCategoricalCrossentropy
 from thinc.types import Floats2d
 
@@ -100,17 +98,3 @@ def _unaligned_tokens(example: Example, truths: Sequence[Optional[str]]) -> int:
     in_core = (x2y.data >= core[0]) & (x2y.data < core[1])
     touches_core = np.bincount(owners[in_core], minlength=len(untagged)) > 0
     return int((untagged & touches_core).sum())
-
-
-def sample_docs(get_examples: Callable[[], Iterable[Example]], name: str) -> List[Doc]:
-    """Up to 10 predicted docs; an empty corpus gets its own message (E930 reads as a
-    type error, and an empty generator would otherwise pass as 'no entity labels')."""
-    examples = get_examples() if callable(get_examples) else None
-    sample = list(islice(examples, 10)) if hasattr(examples, "__iter__") else None
-    if sample == []:
-        raise ValueError(
-            f"[{name}] The training corpus is empty: get_examples() gave no "
-            "examples. Check [paths.train] and [corpora.train] (a .spacy file with docs)."
-        )
-    validate_get_examples(get_examples, "CtxNER.initialize")
-    return [eg.x for eg in sample or []]

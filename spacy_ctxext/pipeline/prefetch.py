@@ -1,10 +1,11 @@
 """Plan the next batch of docs while the encoder runs this one (inference only).
 
-``CtxNER.pipe`` takes its batches from ``planned``: each comes with the future of its
-``BatchPlan`` (wordpieces, windows, packing and padding: numpy and the Rust tokenizer),
-made in one worker thread while the caller encodes, decodes and annotates the batch
-before. On a GPU the encoder then never waits for the host's planning: the caller
-spends its wait for the device's results (the GIL released) while the worker plans.
+``CtxNER.pipe`` (``pipe_planned``) takes its batches from ``planned``: each comes with
+the future of its ``BatchPlan`` (wordpieces, windows, packing and padding: numpy and the
+Rust tokenizer), made in one worker thread while the caller encodes, decodes and
+annotates the batch before. On a GPU the encoder then never waits for the host's
+planning: the caller spends its wait for the device's results (the GIL released) while
+the worker plans.
 
 On a CPU it does not pay, so there the plans are made in the caller (``use_worker``):
 the encoder's torch threads and the planner share the cores, and their Python parts the
@@ -19,17 +20,38 @@ the caller, for the batch it belongs to.
 """
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterable, Iterator, List, Tuple
+from typing import Callable, Iterable, Iterator, List, Tuple
 
+from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
+from spacy.util import minibatch
 from thinc.api import Model
+from thinc.types import Floats2d
 
-from ..models.encoder_layer import get_net, plan_docs
+from ..decoding.tags import DocTags
+from ..models.encoder_layer import classifier_predict, get_net, plan_docs
 from ..planning.batch_plan import BatchPlan
 
-__all__ = ["planned", "use_worker"]
+__all__ = ["pipe_planned", "planned", "use_worker"]
 
 Planned = Iterator[Tuple[List[Doc], "Future[BatchPlan]"]]
+Decode = Callable[[List[Doc], List[Floats2d]], List[DocTags]]
+
+
+def pipe_planned(
+    pipe: TrainablePipe, stream: Iterable[Doc], batch_size: int, decode: Decode
+) -> Iterator[Doc]:
+    """``CtxNER.pipe`` with this package's classifier: the docs annotated ``batch_size`` at
+    a time, each batch encoded with its plan (``planned``) and its scores decoded by
+    ``decode``; a batch's error goes to the pipe's error handler, as in ``TrainablePipe``."""
+    error_handler = pipe.get_error_handler()
+    for docs, plan in planned(pipe.model.layers[0], minibatch(stream, size=batch_size)):
+        try:
+            scores = classifier_predict(pipe.model, docs, plan.result())
+            pipe.set_annotations(docs, decode(docs, scores))
+            yield from docs
+        except Exception as e:
+            error_handler(pipe.name, pipe, docs, e)
 
 
 def use_worker(encoder: Model) -> bool:

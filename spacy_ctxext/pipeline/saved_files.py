@@ -4,7 +4,9 @@ missing, truncated or corrupt file gives one ``SavedPipelineError`` naming the p
 folder, the file and the fix, and a pipeline saved by another version says which.
 
 Pipelines saved before the record existed load as before (nothing to compare with).
-Torch-free: the model's own loading names the part that failed (``saved_parts``).
+Bytes (``nlp.to_bytes()``) have no record; a part of the model that does not read in them
+gives a ``SavedPipelineError`` too. Torch-free: the model's own loading names the part
+that failed (``saved_parts``).
 """
 
 from __future__ import annotations
@@ -12,15 +14,22 @@ from __future__ import annotations
 import hashlib
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Optional
 
 import srsly
-from spacy.pipeline import TrainablePipe
+from spacy.errors import Errors
+from thinc.api import Model
 
-from ..io_atomic import atomic_path, write_bytes
+from ..io_atomic import atomic_path
 from ..saved_parts import SavedPartError, describe
 
-__all__ = ["SavedPipelineError", "SavedVersionWarning", "load_component", "save_component"]
+__all__ = [
+    "SavedFilesReader",
+    "SavedPipelineError",
+    "SavedVersionWarning",
+    "load_model_bytes",
+    "write_cfg",
+]
 
 VERSION_KEY = "ctxext_version"
 MODEL_FILE_KEY = "model_file"  # {"bytes": size, "sha256": hex digest} of the model file
@@ -45,90 +54,96 @@ class SavedVersionWarning(UserWarning):
     """The pipeline was saved by another spacy-ctxext version than the one loading it."""
 
 
-def save_component(pipe: TrainablePipe, path: Path, exclude: Iterable[str]) -> None:
-    """Write the component as ``TrainablePipe.to_disk`` does, each file atomically, its
-    ``cfg`` with the version and the model file's record."""
-    exclude = set(exclude)
-    pipe._validate_serialization_attrs()
-    path.mkdir(parents=True, exist_ok=True)
+def write_cfg(file: Path, cfg: Dict[str, Any], model_bytes: bytes) -> None:
+    """Write ``cfg`` atomically, with the record of this spacy-ctxext's version and of the
+    model file's size and sha256 (``model_bytes``; empty: no model file is saved)."""
     record: Dict[str, Any] = {VERSION_KEY: ctxext_version()}
-    model_bytes = b"" if "model" in exclude else pipe.model.to_bytes()
-    if "model" not in exclude:
+    if model_bytes:
         record[MODEL_FILE_KEY] = _file_record(model_bytes)
-    if "cfg" not in exclude:
-        with atomic_path(path / "cfg") as tmp:
-            srsly.write_json(tmp, {**pipe.cfg, **record})
-    if "vocab" not in exclude:
-        pipe.vocab.to_disk(path / "vocab", exclude=exclude)
-    if "model" not in exclude:
-        write_bytes(path / "model", model_bytes)
+    with atomic_path(file) as tmp:
+        srsly.write_json(tmp, {**cfg, **record})
 
 
-def load_component(pipe: TrainablePipe, path: Path, exclude: Iterable[str]) -> None:
-    """Read the component as ``TrainablePipe.from_disk`` does; a file that is missing or
-    does not read raises one ``SavedPipelineError`` naming it and the fix."""
-    exclude = set(exclude)
-    pipe._validate_serialization_attrs()
-    saved: Dict[str, Any] = {}
-    if "cfg" not in exclude:
-        saved = _read_cfg(pipe, path / "cfg")
-        pipe.cfg.update({k: v for k, v in saved.items() if k not in (VERSION_KEY, MODEL_FILE_KEY)})
-    version = saved.get(VERSION_KEY)
-    if "vocab" not in exclude:
-        pipe.vocab.from_disk(path / "vocab", exclude=exclude)
-    if "model" not in exclude:
-        _read_model(pipe, path / "model", saved.get(MODEL_FILE_KEY), version)
-    current = ctxext_version()
-    if version is not None and version != current:
-        warnings.warn(
-            f"{path} was saved by spacy-ctxext {version}; this is {current}. It loaded; if "
-            f"its predictions look wrong, install spacy-ctxext=={version} to use it as "
-            f"saved, or re-train it with {current}.",
-            SavedVersionWarning,
-            stacklevel=4,
-        )
-
-
-def _read_cfg(pipe: TrainablePipe, file: Path) -> Dict[str, Any]:
-    if not file.is_file():
-        raise _error(pipe, file, "is missing", None)
+def load_model_bytes(model: Model, data: bytes, name: str) -> None:
+    """``model.from_bytes(data)``, where a part that does not read raises
+    ``SavedPipelineError`` (the bytes give no file to name)."""
     try:
-        saved = srsly.read_json(file)
-    except ValueError as err:
-        problem = f"is not valid JSON: truncated or corrupt ({describe(err)})"
-        raise _error(pipe, file, problem, None) from None
-    labels = saved.get("labels") if isinstance(saved, dict) else None
-    if not (isinstance(labels, list) and all(isinstance(label, str) for label in labels)):
-        raise _error(pipe, file, 'holds no "labels" list of strings: it is corrupt', None)
-    return saved
-
-
-def _read_model(
-    pipe: TrainablePipe, file: Path, record: Optional[Dict[str, Any]], version: Optional[str]
-) -> None:
-    if not file.is_file():
-        raise _error(pipe, file, "is missing", version)
-    data = file.read_bytes()
-    if record is not None and len(data) != record.get("bytes"):
-        cut = "truncated" if len(data) < record["bytes"] else "longer than saved"
-        problem = f"is {cut}: {len(data):,} bytes, {record['bytes']:,} when it was saved"
-        raise _error(pipe, file, problem, version)
-    if record is not None and _file_record(data)["sha256"] != record.get("sha256"):
-        problem = "is corrupt: its sha256 differs from the one recorded when it was saved"
-        raise _error(pipe, file, problem, version)
-    try:
-        pipe.model.from_bytes(data)
+        model.from_bytes(data)
     except SavedPartError as err:
-        problem = f"does not read ({err})"
-        raise _error(pipe, file, problem, version, intact=record is not None) from None
-    except Exception as err:  # thinc's own msgpack and structure checks
-        intact = record is not None
-        what = "does not load" if intact else "is not a ctx_ner model file"
-        raise _error(pipe, file, f"{what} ({describe(err)})", version, intact=intact) from None
+        raise SavedPipelineError(
+            f"Cannot load the {name!r} component from bytes: {err}. They are not "
+            "the bytes nlp.to_bytes() gave: send or store them again, whole."
+        ) from None
+    except AttributeError:  # as spaCy's pipes: the model does not fit the config
+        raise ValueError(Errors.E149) from None
+
+
+class SavedFilesReader:
+    """Reads one saved component's files (``cfg`` first: it holds the record that the
+    model file is checked against); a file that is missing or does not read raises one
+    ``SavedPipelineError`` naming it and the fix."""
+
+    def __init__(self, name: str) -> None:
+        """name: the component's, for the errors."""
+        self.name = name
+        self.version: Optional[str] = None
+        self.model_file: Optional[Dict[str, Any]] = None
+
+    def read_cfg(self, file: Path) -> Dict[str, Any]:
+        """The saved ``cfg``, less the record, which this reader keeps."""
+        if not file.is_file():
+            raise _error(self.name, file, "is missing", None)
+        try:
+            saved = srsly.read_json(file)
+        except ValueError as err:
+            problem = f"is not valid JSON: truncated or corrupt ({describe(err)})"
+            raise _error(self.name, file, problem, None) from None
+        labels = saved.get("labels") if isinstance(saved, dict) else None
+        if not (isinstance(labels, list) and all(isinstance(label, str) for label in labels)):
+            problem = 'holds no "labels" list of strings: it is corrupt'
+            raise _error(self.name, file, problem, None)
+        self.version, self.model_file = saved.get(VERSION_KEY), saved.get(MODEL_FILE_KEY)
+        return {k: v for k, v in saved.items() if k not in (VERSION_KEY, MODEL_FILE_KEY)}
+
+    def load_model(self, model: Model, file: Path) -> None:
+        """Load the model file into ``model``, checked against the record."""
+        if not file.is_file():
+            raise _error(self.name, file, "is missing", self.version)
+        data, record = file.read_bytes(), self.model_file
+        if record is not None and len(data) != record.get("bytes"):
+            cut = "truncated" if len(data) < record["bytes"] else "longer than saved"
+            problem = f"is {cut}: {len(data):,} bytes, {record['bytes']:,} when it was saved"
+            raise _error(self.name, file, problem, self.version)
+        if record is not None and _file_record(data)["sha256"] != record.get("sha256"):
+            problem = "is corrupt: its sha256 differs from the one recorded when it was saved"
+            raise _error(self.name, file, problem, self.version)
+        try:
+            model.from_bytes(data)
+        except SavedPartError as err:
+            problem = f"does not read ({err})"
+            intact = record is not None
+            raise _error(self.name, file, problem, self.version, intact=intact) from None
+        except Exception as err:  # thinc's own msgpack and structure checks
+            intact = record is not None
+            what = "does not load" if intact else "is not a ctx_ner model file"
+            problem = f"{what} ({describe(err)})"
+            raise _error(self.name, file, problem, self.version, intact=intact) from None
+
+    def warn_if_other_version(self, path: Path) -> None:
+        """A ``SavedVersionWarning`` if another spacy-ctxext saved the component in ``path``."""
+        current = ctxext_version()
+        if self.version is not None and self.version != current:
+            warnings.warn(
+                f"{path} was saved by spacy-ctxext {self.version}; this is {current}. It "
+                f"loaded; if its predictions look wrong, install spacy-ctxext=={self.version} "
+                f"to use it as saved, or re-train it with {current}.",
+                SavedVersionWarning,
+                stacklevel=4,
+            )
 
 
 def _error(
-    pipe: TrainablePipe,
+    name: str,
     file: Path,
     problem: str,
     version: Optional[str],
@@ -137,7 +152,7 @@ def _error(
 ) -> SavedPipelineError:
     """The one error of a failed load: the pipeline folder, the file, the problem, the fix."""
     folder = file.parent.parent
-    message = f"Cannot load the {pipe.name!r} component of the pipeline in {folder}: {file} "
+    message = f"Cannot load the {name!r} component of the pipeline in {folder}: {file} "
     message += f"{problem}. "
     if intact:  # the bytes are those saved, so the copy is not at fault: the setup is
         message += (

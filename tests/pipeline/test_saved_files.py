@@ -51,14 +51,19 @@ def as_saved_before_the_record(path):
 def edit_net(path, change):
     """Rewrite the encoder's serialized state inside ctx_ner/model with ``change(net)``."""
     file = path / "ctx_ner" / "model"
-    model = srsly.msgpack_loads(file.read_bytes())
+    file.write_bytes(edited_model(file.read_bytes(), change))
+
+
+def edited_model(model_bytes, change):
+    """The model's bytes with the encoder's serialized state rewritten by ``change(net)``."""
+    model = srsly.msgpack_loads(model_bytes)
     shims = next(node for node in model["shims"] if node)
     shim = srsly.msgpack_loads(shims[0])
     net = srsly.msgpack_loads(shim["state"])
     change(net)
     shim["state"] = srsly.msgpack_dumps(net)
     shims[0] = srsly.msgpack_dumps(shim)
-    file.write_bytes(srsly.msgpack_dumps(model))
+    return srsly.msgpack_dumps(model)
 
 
 def test_cfg_records_the_version_and_the_model_file(saved):
@@ -195,3 +200,21 @@ def test_save_leaves_no_partial_file_when_interrupted(trained_nlp, tmp_path, mon
         pipe.to_disk(tmp_path / "ctx_ner")
     assert (tmp_path / "ctx_ner" / "model").read_bytes() == before  # the old file, whole
     assert not list((tmp_path / "ctx_ner").glob(".*.tmp"))
+
+
+def test_corrupt_part_in_bytes_is_named(trained_nlp):
+    parts = srsly.msgpack_loads(trained_nlp.get_pipe("ctx_ner").to_bytes())
+    parts["model"] = edited_model(parts["model"], lambda net: net.update(config="{"))
+    pipe = spacy.blank("en").from_config(trained_nlp.config).get_pipe("ctx_ner")
+    with pytest.raises(SavedPipelineError) as caught:
+        pipe.from_bytes(srsly.msgpack_dumps(parts))
+    message = str(caught.value)
+    assert "'ctx_ner' component from bytes: the encoder's config (config.json)" in message
+    assert "send or store them again, whole" in message and caught.value.__cause__ is None
+
+
+def test_saved_without_the_model_records_no_model_file(trained_nlp, tmp_path):
+    trained_nlp.get_pipe("ctx_ner").to_disk(tmp_path / "ctx_ner", exclude=["model"])
+    cfg = srsly.read_json(tmp_path / "ctx_ner" / "cfg")
+    assert cfg[VERSION_KEY] == ctxext_version() and MODEL_FILE_KEY not in cfg
+    assert not (tmp_path / "ctx_ner" / "model").exists()
