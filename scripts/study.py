@@ -71,7 +71,7 @@ ARMS = {
     "litbank-doc512-gold": ("conll_doc", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-memory": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-slots": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS + SUMMARY_SLOTS),
-    "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", []),
+    "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", windows(512, 64)),
     "litbank-context512": ("conll_context", "litbank", "dev", []),
     "litbank-sentencizer": ("conll_sentencizer", "litbank", "dev", []),
     # Windows inside the encoder's trained length (all-MiniLM-L6-v2 saw <= 128 pieces).
