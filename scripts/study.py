@@ -81,6 +81,10 @@ ARMS = {
     # 192/48 windows that also read two retrieved passages of 32 pieces (planning/retrieval).
     "litbank-context192-passages": ("conll_context", "litbank", "dev", PASSAGES_192),
     "litbank-chunks": ("conll_chunks", "litbank", "dev", []),
+    # A second split of the 80 books (scripts/resplit.py: every 7th training book as dev).
+    "litbank2-context192": ("conll_context", "litbank-split2", "dev", windows(192, 48)),
+    "litbank2-context192-passages": ("conll_context", "litbank-split2", "dev", PASSAGES_192),
+    "litbank2-sentencizer": ("conll_sentencizer", "litbank-split2", "dev", []),
     "litbank-anchor": ("anchor", "litbank", "dev", []),
 }
 DEFAULT_STEPS = 300
