@@ -4,12 +4,20 @@ The components are registered in the test process and, through ``RunConfig.code`
 ``--code``, in every actor.
 """
 
+import os
 import textwrap
 
 import pytest
 import spacy
 from spacy.training import Example
 from util import TRAIN_DATA, make_nlp
+
+# Usage stats off. With them on, a driver that joins a cluster (test_cluster.py) starts
+# Ray Data's usage poller, a thread that outlives ray.shutdown and logs a traceback at
+# DEBUG every few seconds (no Prometheus here). On CPython 3.11 formatting one runs
+# ast.parse, whose depth counter before 3.11.8 is shared between threads (cpython
+# gh-106905): test_extras' ast.parse failed with "AST constructor recursion depth mismatch".
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 CODE = textwrap.dedent(
     '''

@@ -37,6 +37,8 @@ REPO = Path(spacy_ctxext.__file__).resolve().parents[1]
 # may last before the test fails instead of hanging: a bound on a hang, not a speed
 # expectation. On two cores beside other jobs, actors took minutes to load their model.
 PATIENCE = 900
+# Ray Data names its usage poller thread so (ray/data/_internal/usage/poller.py).
+USAGE_POLLER_THREAD = "data-usage-metrics-poller"
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,19 @@ def test_a_removed_node_loses_nothing_and_writes_nothing_twice(
     entities, manifest = read_output(out)  # read_output asserts each id once
     assert sorted(manifest) == sorted(texts)
     assert by_doc(entities) == expected_entities(model_dir, texts)
+
+
+def test_a_driver_on_the_cluster_leaves_no_usage_poller_thread(cluster):
+    """A driver joining a cluster with usage stats on starts Ray Data's usage poller, a
+    thread that outlives ray.shutdown and logs tracebacks for the rest of the session; the
+    package conftest turns usage stats off, since those tracebacks broke another test."""
+    head, _ = cluster
+    ray.init(address=head.address)
+    try:
+        ray.data.range(4).materialize()
+    finally:
+        ray.shutdown()
+    assert USAGE_POLLER_THREAD not in {thread.name for thread in threading.enumerate()}
 
 
 def _wait_until_idle(address, seconds=PATIENCE):
