@@ -166,8 +166,9 @@ def test_a_removed_node_loses_nothing_and_writes_nothing_twice(
 
 def test_a_driver_on_the_cluster_leaves_no_usage_poller_thread(cluster):
     """A driver joining a cluster with usage stats on starts Ray Data's usage poller, a
-    thread that outlives ray.shutdown and logs tracebacks for the rest of the session; the
-    package conftest turns usage stats off, since those tracebacks broke another test."""
+    thread that outlives ray.shutdown and logs tracebacks for the rest of the session;
+    tests/distributed/conftest.py turns usage stats off, since those tracebacks broke
+    another test."""
     head, _ = cluster
     ray.init(address=head.address)
     try:
