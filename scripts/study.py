@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ENCODER = "--components.ctx_ner.model.encoder."
 # Whole documents on their gold tokens and sentence starts (spaCy's Corpus re-tokenizes).
 GOLD_DOCS = ["--corpora.train.@readers", "spacy-ctxext.GoldDocCorpus.v1",
@@ -333,14 +331,23 @@ def _mean_pct(values: list) -> str:
 
 def print_paired(files_a: list, files_b: list, output=None) -> dict:
     """F1 of arm b minus arm a with its 95% interval over 1,000 resamples of the documents
-    (``scoring.paired``); an arm's seeds are pooled by summing their counts per document."""
-    from spacy_ctxext.scoring.paired import paired_bootstrap
+    (``scoring.paired``); an arm's seeds are pooled by summing their counts per document,
+    and runs on different splits by stacking their documents (``pool_runs``)."""
+    from spacy_ctxext.scoring.paired import paired_bootstrap, pool_runs
 
-    def pooled(files):
-        counts = [np.asarray(json.loads(Path(f).read_text())["doc_counts"]) for f in files]
-        return sum(counts)
+    def runs(files):
+        records = [json.loads(Path(f).read_text()) for f in files]
+        # study runs keep the eval set in their record, window_swap probes at the top
+        return [
+            (r.get("eval_split") or r.get("study", {}).get("eval_split", ""), r["doc_counts"])
+            for r in records
+        ]
 
-    result = paired_bootstrap(pooled(files_a), pooled(files_b))
+    runs_a, runs_b = runs(files_a), runs(files_b)
+    sets_a, sets_b = {name for name, _ in runs_a}, {name for name, _ in runs_b}
+    if sets_a != sets_b:
+        raise SystemExit(f"the arms were scored on different eval sets: {sets_a} vs {sets_b}")
+    result = paired_bootstrap(pool_runs(runs_a), pool_runs(runs_b))
     for name, row in result.items():
         print(
             f"{name:7s} a {row['f1_a']:6.2f}  b {row['f1_b']:6.2f}  b-a {row['delta']:+.2f} "

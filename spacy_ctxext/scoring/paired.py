@@ -7,14 +7,14 @@ Counts are exact-span matches as spaCy's scorer counts them, split as ``breakdow
 mentions (``first``, ``repeat``), so a gain can be traced to first or repeated mentions.
 """
 
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 from spacy.training import Example
 
 from .breakdown import mention_kind
 
-__all__ = ["doc_counts", "paired_bootstrap"]
+__all__ = ["doc_counts", "paired_bootstrap", "pool_runs"]
 
 # One row per document: tp, fp, fn over all entities, then over first and repeated mentions.
 COUNT_COLUMNS = (
@@ -60,6 +60,27 @@ def doc_counts(examples: Iterable[Example]) -> List[List[int]]:
             row[5 + 3 * (kind == "repeat")] += 1
         rows.append(row)
     return rows
+
+
+def pool_runs(runs: Iterable[Tuple[str, Sequence[Sequence[int]]]]) -> np.ndarray:
+    """One arm's ``doc_counts`` rows from several runs, as ``paired_bootstrap`` takes them.
+
+    runs: (eval set, rows) per run. Runs on the same eval set (an arm's seeds) are summed
+    per document; different eval sets (splits with disjoint dev documents) are stacked, in
+    the order of their names, so two arms run on the same sets pair document by document.
+    """
+    by_set: Dict[str, np.ndarray] = {}
+    for name, rows in runs:
+        counts = np.asarray(rows, dtype=np.int64)
+        if name in by_set and by_set[name].shape != counts.shape:
+            raise ValueError(
+                f"runs on eval set {name!r} count {len(by_set[name])} and {len(counts)} "
+                "documents: they were not scored on the same documents"
+            )
+        by_set[name] = by_set[name] + counts if name in by_set else counts
+    if not by_set:
+        raise ValueError("pool_runs needs at least one run")
+    return np.concatenate([by_set[name] for name in sorted(by_set)])
 
 
 def _f1(counts: np.ndarray) -> np.ndarray:

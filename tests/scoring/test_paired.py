@@ -7,7 +7,7 @@ from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_ctxext.scoring.paired import doc_counts, paired_bootstrap
+from spacy_ctxext.scoring.paired import doc_counts, paired_bootstrap, pool_runs
 
 WORDS = "Smith met the USA team . Smith and US officials flew to Paris with Smith".split()
 GOLD = ["B-PER", "O", "O", "B-LOC", "O", "O", "B-PER", "O", "B-LOC", "O", "O", "O",
@@ -83,3 +83,15 @@ def test_counts_agree_with_spacys_scorer_on_raw_text():
     assert (tp, fp, fn) == (2, 0, 0)
     assert tp / (tp + fp) == pytest.approx(total["ents_p"])
     assert tp / (tp + fn) == pytest.approx(total["ents_r"])
+
+
+def test_seeds_on_one_split_are_summed_and_splits_are_stacked():
+    seed0, seed1 = [[1] * 9, [2] * 9], [[3] * 9, [4] * 9]
+    other_split = [[5] * 9]
+    pooled = pool_runs([("split2", other_split), ("split1", seed0), ("split1", seed1)])
+    assert pooled.tolist() == [[4] * 9, [6] * 9, [5] * 9]
+
+
+def test_runs_on_one_split_must_count_the_same_documents():
+    with pytest.raises(ValueError, match="not scored on the same documents"):
+        pool_runs([("dev", [[1] * 9] * 2), ("dev", [[1] * 9] * 3)])
