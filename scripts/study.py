@@ -33,6 +33,7 @@ def windows(window: int, context: int) -> list:
     return [ENCODER + "window", str(window), ENCODER + "context", str(context)]
 
 
+DOC512_NO_PASSAGES = windows(512, 64) + [ENCODER + "retrieved_passages", "0"]
 # Each window's own part as in windows(192, 48), plus two passages of 32 pieces (+ [SEP]).
 PASSAGES_192 = windows(192 + 2 * 33, 48) + [
     ENCODER + "retrieved_passages", "2", ENCODER + "passage_pieces", "32",
@@ -69,7 +70,8 @@ ARMS = {
     "litbank-doc512-gold": ("conll_doc", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-memory": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS),
     "litbank-doc512-slots": ("conll_doc_memory", "litbank", "dev", GOLD_DOCS + SUMMARY_SLOTS),
-    "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", windows(512, 64)),
+    # The shipped LitBank config as it read before 192/48 and retrieval (both set here).
+    "litbank-doc512-casing": ("litbank_casing", "litbank", "dev", DOC512_NO_PASSAGES),
     "litbank-context512": ("conll_context", "litbank", "dev", []),
     "litbank-sentencizer": ("conll_sentencizer", "litbank", "dev", []),
     # Windows inside the encoder's trained length (all-MiniLM-L6-v2 saw <= 128 pieces).
